@@ -1,0 +1,94 @@
+//! The command line, exactly as typed: flags, environment variables and defaults.
+//! Rules that relate one flag to another live in [`crate::config`].
+
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Kubernetes Lease leader election, written to be read.
+///
+/// Run several replicas with the same --lease-name: exactly one becomes the leader and runs a
+/// sample task every --task-period; when it stops or dies, another takes over.
+#[derive(Debug, Parser)]
+#[command(name = "k8sensus", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Name of the coordination.k8s.io/v1 Lease that all replicas compete for.
+    #[arg(long, env = "LEASE_NAME", value_name = "NAME")]
+    pub lease_name: String,
+
+    /// Namespace of the Lease. In a pod, set POD_NAMESPACE from the downward API.
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        value_name = "NAMESPACE",
+        default_value = "default"
+    )]
+    pub lease_namespace: String,
+
+    /// This replica's identity, written to the Lease's holderIdentity; must be unique per
+    /// replica. Defaults to POD_NAME, then to the host name (with a warning).
+    #[arg(long, env = "POD_NAME", value_name = "ID")]
+    pub identity: Option<String>,
+
+    /// How long standbys wait, after they last saw the Lease renewed, before taking it over.
+    /// Whole seconds.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// How long the leader keeps leading without a successful renewal. Must be less than the
+    /// lease duration minus the retry period.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub renew_deadline: Duration,
+
+    /// How often the leader renews, and how often standbys re-read the Lease (with up to
+    /// 120% jitter).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub retry_period: Duration,
+
+    /// How often the leader runs the sample task.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub task_period: Duration,
+
+    /// Exit with status 1 after losing leadership, instead of campaigning again.
+    #[arg(long)]
+    pub exit_on_lost: bool,
+
+    /// Log format on stderr. The level is set with RUST_LOG (default: info).
+    #[arg(long, env = "LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Plain,
+    /// One JSON object per event, for log collectors.
+    Json,
+}
+
+/// Parses "15s", "1500ms", "2m". A bare number is refused: is "2" seconds or milliseconds?
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The clap definition is consistent (no duplicate flags, defaults parse).
+    #[test]
+    fn definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    /// Durations need a unit.
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}

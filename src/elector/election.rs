@@ -1,0 +1,576 @@
+//! The election loop: campaign as a candidate, lead while renewals succeed, step down, and
+//! campaign again. Every decision is taken by a rule in [`super::rules`]; this file only does
+//! the I/O and the waiting.
+
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::api::{ApiError, LeaseApi};
+use super::config::{AfterLoss, ConfigError, ElectionConfig};
+use super::leadership::Leadership;
+use super::record::LeaseRecord;
+use super::rules::{self, Observation, Verdict};
+
+/// Runs Lease leader election for one identity.
+pub struct LeaderElector {
+    config: ElectionConfig,
+    leases: LeaseApi,
+    status: watch::Sender<ElectionStatus>,
+}
+
+/// What the elector knows right now, for logs, probes and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ElectionStatus {
+    /// The holder we last saw (`None`: the Lease is free, or not read yet).
+    pub leader: Option<String>,
+    /// Whether this replica leads right now.
+    pub leading: bool,
+    /// `leaseTransitions` as last seen; while we lead, our fencing token.
+    pub transitions: i32,
+    /// When our last renewal succeeded (monotonic), while we lead.
+    pub last_renewal: Option<Instant>,
+}
+
+/// Why `run` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ElectionError {
+    #[error("invalid election settings: {0}")]
+    Config(#[from] ConfigError),
+    /// The API server refused us in a way retrying cannot fix (RBAC, credentials, a bad name).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// We lost leadership and the settings say to return ([`AfterLoss::Return`]).
+    #[error("lost leadership of lease {lease}")]
+    LeadershipLost { lease: String },
+    /// The leader's work returned or panicked on its own while we were still leading. We gave
+    /// the Lease up so that another replica can do the work.
+    #[error("the leader's work ended while still leading ({detail}); the lease was given up")]
+    WorkEnded { detail: String },
+}
+
+/// How a term of leadership ended.
+enum StepDown {
+    /// Shutdown was requested: stop the work, then release the Lease.
+    Shutdown,
+    /// No renewal succeeded within the renew deadline.
+    DeadlinePassed,
+    /// Someone else holds the Lease now, or it was deleted.
+    Lost(String),
+    /// The work finished or panicked on its own.
+    WorkEnded(String),
+    /// A renewal failed in a way retrying cannot fix.
+    Fatal(ApiError),
+}
+
+/// What one candidate attempt found.
+enum Attempt {
+    /// We hold the Lease. `started` is when the winning write was sent: the term's deadline
+    /// counts from there, because a standby may have started counting from that instant.
+    Acquired { lease: Box<Lease>, started: Instant },
+    /// Someone else holds a live lease until `until` (our clock).
+    Standby { until: Instant },
+    /// Our write lost to another replica's (409). The next read shows who won.
+    LostRace,
+}
+
+impl LeaderElector {
+    /// An elector for `config`, using `client` for the Lease API. Checks the settings first.
+    pub fn new(client: Client, config: ElectionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let leases = LeaseApi::new(
+            client,
+            &config.namespace,
+            &config.lease_name,
+            config.request_timeout,
+        );
+        Ok(Self {
+            config,
+            leases,
+            status: watch::Sender::new(ElectionStatus::default()),
+        })
+    }
+
+    /// The settings this elector runs with.
+    pub fn config(&self) -> &ElectionConfig {
+        &self.config
+    }
+
+    /// A live view of the election: who leads, whether we do, the transition count.
+    pub fn status(&self) -> watch::Receiver<ElectionStatus> {
+        self.status.subscribe()
+    }
+
+    /// Campaigns for the Lease and runs `work` during each term of leadership, until
+    /// `shutdown` is cancelled.
+    ///
+    /// For each term, `work` is called with a [`Leadership`] and its future is spawned. When
+    /// the term ends, the work is told (through [`Leadership::ended`]) and awaited *before*
+    /// anything else happens; only then, on shutdown, is the Lease released. So two replicas'
+    /// work never overlaps because of a release.
+    ///
+    /// After leadership is lost, the elector campaigns again ([`AfterLoss::Rejoin`]) or
+    /// returns an error ([`AfterLoss::Return`]). It returns `Ok(())` after a shutdown.
+    pub async fn run<W, F>(
+        &self,
+        shutdown: CancellationToken,
+        mut work: W,
+    ) -> Result<(), ElectionError>
+    where
+        W: FnMut(Leadership) -> F,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut observation: Option<Observation> = None;
+        loop {
+            let Some((lease, started)) = self.campaign(&shutdown, &mut observation).await? else {
+                return Ok(());
+            };
+            match self.lead(lease, started, &shutdown, &mut work).await? {
+                StepDownOutcome::Shutdown => return Ok(()),
+                StepDownOutcome::Lost if self.config.after_loss == AfterLoss::Return => {
+                    return Err(ElectionError::LeadershipLost {
+                        lease: self.config.lease_ref(),
+                    });
+                }
+                StepDownOutcome::Lost => {
+                    info!(lease = %self.config.lease_ref(), "back to being a candidate");
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Candidate
+    // ---------------------------------------------------------------------------------------
+
+    /// Tries to acquire the Lease until it succeeds (`Some`) or shutdown is requested (`None`).
+    async fn campaign(
+        &self,
+        shutdown: &CancellationToken,
+        observation: &mut Option<Observation>,
+    ) -> Result<Option<(Lease, Instant)>, ElectionError> {
+        let lease_ref = self.config.lease_ref();
+        info!(lease = %lease_ref, identity = %self.config.identity, "attempting to acquire leader lease {lease_ref}...");
+        let mut failures = 0u32;
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(None);
+            }
+            // The attempt itself is not raced against shutdown: cancelling a write half-way
+            // could leave us holding the Lease without knowing it. It is bounded by timeouts.
+            let next_attempt = match self.try_acquire(observation).await {
+                Ok(Attempt::Acquired { lease, started }) => return Ok(Some((*lease, started))),
+                Ok(Attempt::Standby { until }) => {
+                    failures = 0;
+                    // Read again after a jittered retry period, as client-go does, or exactly
+                    // when the holder's lease would run out, whichever comes first.
+                    let poll = Instant::now()
+                        + rules::jittered(self.config.retry_period, &mut rand::rng());
+                    poll.min(until)
+                }
+                Ok(Attempt::LostRace) => {
+                    failures = 0;
+                    debug!(lease = %lease_ref, "another replica won the race for the lease");
+                    Instant::now() + rules::jittered(self.config.retry_period, &mut rand::rng())
+                }
+                Err(e) if e.is_fatal() => return Err(e.into()),
+                Err(e) => {
+                    failures += 1;
+                    let wait = rules::backoff(
+                        failures,
+                        self.config.retry_period,
+                        self.config.lease_duration,
+                    );
+                    warn!(lease = %lease_ref, error = %e, failures, retry_in = %humantime::format_duration(wait), "could not reach the API server; retrying");
+                    Instant::now() + wait
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                _ = sleep_until(next_attempt) => {}
+            }
+        }
+    }
+
+    /// One attempt, client-go's `tryAcquireOrRenew`: read the Lease, judge it, and if the
+    /// rules allow, write our claim with the resourceVersion we read.
+    async fn try_acquire(
+        &self,
+        observation: &mut Option<Observation>,
+    ) -> Result<Attempt, ApiError> {
+        let Some(current) = self.leases.get().await? else {
+            return self.create(observation).await;
+        };
+        let record = LeaseRecord::from_lease(&current);
+        let now = Instant::now();
+        let changed = match observation {
+            Some(seen) => seen.update(record.clone(), now),
+            None => {
+                *observation = Some(Observation::new(record.clone(), now));
+                true
+            }
+        };
+        if changed {
+            self.saw(&record, false);
+        }
+        let seen = observation.as_ref().expect("set just above");
+        let verdict = rules::judge(seen, &self.config.identity, now, self.config.lease_duration);
+        match &verdict {
+            Verdict::HeldBy { until, .. } => return Ok(Attempt::Standby { until: *until }),
+            Verdict::Expired { holder } => {
+                info!(lease = %self.config.lease_ref(), holder = %holder, transitions = record.transitions,
+                    "lease held by {holder} has not been renewed for its whole duration; taking it over");
+            }
+            Verdict::Free | Verdict::Ours => {}
+        }
+        let mut next = current;
+        rules::claim(
+            &record,
+            &self.config.identity,
+            Timestamp::now(),
+            self.config.lease_duration,
+        )
+        .write_to(&mut next);
+        let started = Instant::now();
+        match self
+            .leases
+            .replace(&next, self.config.request_timeout)
+            .await
+        {
+            Ok(lease) => {
+                self.remember(observation, &lease);
+                Ok(Attempt::Acquired {
+                    lease: Box::new(lease),
+                    started,
+                })
+            }
+            // Someone wrote between our read and our write, or deleted the Lease: the next
+            // attempt reads again.
+            Err(ApiError::Conflict { .. } | ApiError::NotFound { .. }) => Ok(Attempt::LostRace),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The Lease does not exist: create it with us as the holder.
+    async fn create(&self, observation: &mut Option<Observation>) -> Result<Attempt, ApiError> {
+        let last_seen = observation.as_ref().map(|seen| &seen.record);
+        let record = rules::create(
+            &self.config.identity,
+            Timestamp::now(),
+            self.config.lease_duration,
+            last_seen,
+        );
+        let mut lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.config.lease_name.clone()),
+                namespace: Some(self.config.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: None,
+        };
+        record.write_to(&mut lease);
+        let started = Instant::now();
+        match self.leases.create(&lease).await {
+            Ok(lease) => {
+                info!(lease = %self.config.lease_ref(), transitions = record.transitions, "created lease {}", self.config.lease_ref());
+                self.remember(observation, &lease);
+                Ok(Attempt::Acquired {
+                    lease: Box::new(lease),
+                    started,
+                })
+            }
+            Err(ApiError::Conflict { .. }) => Ok(Attempt::LostRace),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Leader
+    // ---------------------------------------------------------------------------------------
+
+    /// One term: start the work, renew every retry period, and step down when a renewal shows
+    /// someone else holds the Lease, when no renewal succeeded within the renew deadline, or on
+    /// shutdown.
+    async fn lead<W, F>(
+        &self,
+        lease: Lease,
+        started: Instant,
+        shutdown: &CancellationToken,
+        work: &mut W,
+    ) -> Result<StepDownOutcome, ElectionError>
+    where
+        W: FnMut(Leadership) -> F,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let lease_ref = self.config.lease_ref();
+        let record = LeaseRecord::from_lease(&lease);
+        let term = Leadership::new(record.transitions, started + self.config.renew_deadline);
+        info!(lease = %lease_ref, identity = %self.config.identity, transitions = record.transitions,
+            "successfully acquired lease {lease_ref}");
+        self.status.send_modify(|s| {
+            s.leader = Some(self.config.identity.clone());
+            s.leading = true;
+            s.transitions = record.transitions;
+            s.last_renewal = Some(started);
+        });
+
+        let mut cached = lease;
+        if shutdown.is_cancelled() {
+            // Shutdown arrived while we were winning: give the Lease straight back.
+            self.step_down_status();
+            self.release(cached).await;
+            return Ok(StepDownOutcome::Shutdown);
+        }
+
+        let mut work_task: JoinHandle<()> = tokio::spawn(work(term.clone()));
+        let mut next_renewal = started + self.config.retry_period;
+        let reason = loop {
+            let renewal = async {
+                sleep_until(next_renewal).await;
+                let attempt_started = Instant::now();
+                let budget = term.deadline().saturating_duration_since(attempt_started);
+                (attempt_started, self.renew(&mut cached, budget).await)
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break StepDown::Shutdown,
+                // Fires at the monotonic deadline even if a renewal is hanging.
+                _ = term.ended() => break StepDown::DeadlinePassed,
+                result = &mut work_task => break StepDown::WorkEnded(match result {
+                    Ok(()) => "it returned".to_string(),
+                    Err(e) if e.is_panic() => "it panicked".to_string(),
+                    Err(e) => e.to_string(),
+                }),
+                (attempt_started, result) = renewal => match result {
+                    Ok(()) => {
+                        term.extend_to(attempt_started + self.config.renew_deadline);
+                        self.status.send_modify(|s| s.last_renewal = Some(attempt_started));
+                        next_renewal = attempt_started + self.config.retry_period;
+                    }
+                    Err(RenewError::Lost(why)) => break StepDown::Lost(why),
+                    Err(RenewError::Api(e)) if e.is_fatal() => break StepDown::Fatal(e),
+                    Err(RenewError::Api(e)) => {
+                        let left = term.deadline().saturating_duration_since(Instant::now());
+                        warn!(lease = %lease_ref, error = %e, deadline_in = %humantime::format_duration(round(left)),
+                            "failed to renew lease; retrying until the renew deadline");
+                        next_renewal = Instant::now() + self.config.retry_period;
+                    }
+                },
+            }
+        };
+
+        // Whatever the reason, the work stops first, and is awaited, before anything else.
+        term.end();
+        self.step_down_status();
+        match &reason {
+            StepDown::Shutdown => {
+                info!(lease = %lease_ref, "shutting down: stopping the leader's work before releasing the lease")
+            }
+            StepDown::DeadlinePassed => {
+                warn!(lease = %lease_ref, renew_deadline = %humantime::format_duration(self.config.renew_deadline),
+                "no successful renewal within the renew deadline: stopped leading")
+            }
+            StepDown::Lost(why) => warn!(lease = %lease_ref, "lost the lease: {why}"),
+            StepDown::WorkEnded(why) => {
+                error!(lease = %lease_ref, "the leader's work ended on its own ({why}); giving up the lease")
+            }
+            StepDown::Fatal(e) => error!(lease = %lease_ref, error = %e, "cannot renew the lease"),
+        }
+        let work_stopped = match reason {
+            StepDown::WorkEnded(_) => true,
+            _ => self.stop_work(work_task).await,
+        };
+        info!(lease = %lease_ref, identity = %self.config.identity, "stopped leading");
+
+        match reason {
+            StepDown::Shutdown => {
+                if work_stopped {
+                    self.release(cached).await;
+                }
+                Ok(StepDownOutcome::Shutdown)
+            }
+            StepDown::WorkEnded(detail) => {
+                self.release(cached).await;
+                Err(ElectionError::WorkEnded { detail })
+            }
+            StepDown::DeadlinePassed | StepDown::Lost(_) => Ok(StepDownOutcome::Lost),
+            StepDown::Fatal(e) => Err(e.into()),
+        }
+    }
+
+    /// Renews on the fast path: a PUT of the object from our last successful write, with no
+    /// read before it. If that conflicts, someone else wrote: read the Lease (the slow path)
+    /// and renew only if it still names us.
+    async fn renew(&self, cached: &mut Lease, budget: Duration) -> Result<(), RenewError> {
+        let mut next = cached.clone();
+        let record = LeaseRecord::from_lease(cached);
+        rules::claim(
+            &record,
+            &self.config.identity,
+            Timestamp::now(),
+            self.config.lease_duration,
+        )
+        .write_to(&mut next);
+        match self.leases.replace(&next, budget).await {
+            Ok(lease) => {
+                *cached = lease;
+                return Ok(());
+            }
+            Err(ApiError::Conflict { .. }) => {}
+            Err(ApiError::NotFound { .. }) => {
+                return Err(RenewError::Lost("the lease was deleted".to_string()));
+            }
+            Err(e) => return Err(RenewError::Api(e)),
+        }
+        debug!(lease = %self.config.lease_ref(), "fast-path renewal conflicted; reading the lease");
+        let Some(current) = self.leases.get().await.map_err(RenewError::Api)? else {
+            return Err(RenewError::Lost("the lease was deleted".to_string()));
+        };
+        let record = LeaseRecord::from_lease(&current);
+        if record.holder != self.config.identity {
+            self.saw(&record, true);
+            return Err(RenewError::Lost(match record.holder() {
+                Some(holder) => format!("it is now held by {holder}"),
+                None => "it was released by someone else".to_string(),
+            }));
+        }
+        let mut next = current;
+        rules::claim(
+            &record,
+            &self.config.identity,
+            Timestamp::now(),
+            self.config.lease_duration,
+        )
+        .write_to(&mut next);
+        *cached = self
+            .leases
+            .replace(&next, budget)
+            .await
+            .map_err(RenewError::Api)?;
+        Ok(())
+    }
+
+    /// Waits for the work to stop after its term ended. A well-behaved work returns promptly;
+    /// one that does not is aborted after a renew deadline. Returns false if it could not be
+    /// stopped, in which case the Lease must not be released early: it will simply expire.
+    async fn stop_work(&self, mut work_task: JoinHandle<()>) -> bool {
+        let grace = self.config.renew_deadline;
+        if tokio::time::timeout(grace, &mut work_task).await.is_ok() {
+            return true;
+        }
+        error!(lease = %self.config.lease_ref(), grace = %humantime::format_duration(grace),
+            "the leader's work did not stop after its term ended; aborting it");
+        work_task.abort();
+        tokio::time::timeout(Duration::from_secs(1), work_task)
+            .await
+            .is_ok()
+    }
+
+    /// Gives the Lease up after the work has stopped: holder `""` and a 1 s duration, written
+    /// with the resourceVersion we hold, so that a standby may take it at once. On 409 it
+    /// reads the Lease again and retries while the Lease still names us. Bounded by the renew
+    /// deadline: if the API server cannot be reached, the Lease simply expires.
+    async fn release(&self, mut lease: Lease) {
+        let lease_ref = self.config.lease_ref();
+        let give_up_at = Instant::now() + self.config.renew_deadline;
+        info!(lease = %lease_ref, "releasing lease {lease_ref}");
+        loop {
+            let record = LeaseRecord::from_lease(&lease);
+            if record.holder != self.config.identity {
+                info!(lease = %lease_ref, "the lease no longer names us; nothing to release");
+                return;
+            }
+            let mut next = lease.clone();
+            rules::release(&record, Timestamp::now()).write_to(&mut next);
+            let budget = give_up_at.saturating_duration_since(Instant::now());
+            let error = match self.leases.replace(&next, budget).await {
+                Ok(_) => {
+                    info!(lease = %lease_ref, transitions = record.transitions, "released lease {lease_ref}");
+                    self.status.send_modify(|s| s.leader = None);
+                    return;
+                }
+                Err(ApiError::NotFound { .. }) => {
+                    info!(lease = %lease_ref, "the lease was deleted; nothing to release");
+                    return;
+                }
+                Err(e) => e,
+            };
+            if !matches!(error, ApiError::Conflict { .. }) {
+                warn!(lease = %lease_ref, error = %error, "failed to release lease");
+                let retry_at = (Instant::now() + self.config.retry_period).min(give_up_at);
+                sleep_until(retry_at).await;
+            }
+            if Instant::now() >= give_up_at {
+                warn!(lease = %lease_ref, "gave up releasing the lease; it will expire after its lease duration");
+                return;
+            }
+            match self.leases.get().await {
+                Ok(Some(fresh)) => lease = fresh,
+                Ok(None) => return,
+                Err(e) => {
+                    warn!(lease = %lease_ref, error = %e, "failed to read the lease while releasing it")
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Bookkeeping
+    // ---------------------------------------------------------------------------------------
+
+    /// Our own successful write is an observation too: it restarts the expiry clock.
+    fn remember(&self, observation: &mut Option<Observation>, lease: &Lease) {
+        let record = LeaseRecord::from_lease(lease);
+        let now = Instant::now();
+        match observation {
+            Some(seen) => {
+                seen.update(record, now);
+            }
+            None => *observation = Some(Observation::new(record, now)),
+        }
+    }
+
+    /// Publishes a newly seen record: its holder and transition count.
+    fn saw(&self, record: &LeaseRecord, while_leading: bool) {
+        let leader = record.holder().map(str::to_string);
+        self.status.send_if_modified(|s| {
+            let modified = s.leader != leader || s.transitions != record.transitions;
+            s.leader = leader;
+            s.transitions = record.transitions;
+            if while_leading {
+                s.leading = false;
+            }
+            modified
+        });
+    }
+
+    fn step_down_status(&self) {
+        self.status.send_modify(|s| {
+            s.leading = false;
+            s.last_renewal = None;
+        });
+    }
+}
+
+enum StepDownOutcome {
+    Shutdown,
+    Lost,
+}
+
+enum RenewError {
+    /// The Lease names someone else, or is gone.
+    Lost(String),
+    Api(ApiError),
+}
+
+fn round(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}

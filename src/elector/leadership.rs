@@ -1,0 +1,162 @@
+//! The handle a leader's work holds for one term of leadership.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+/// One term of leadership, handed to the leader's work when it starts.
+///
+/// The work should stop as soon as [`Leadership::ended`] resolves, and check
+/// [`Leadership::still_leading`] right before anything that must only happen on the leader.
+/// Work that writes to another system can pass [`Leadership::fencing_token`] along, so that
+/// system can refuse writes from an older term.
+#[derive(Clone, Debug)]
+pub struct Leadership {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    fencing_token: i32,
+    ended: CancellationToken,
+    /// The start of the last successful renewal plus the renew deadline, on the monotonic clock.
+    deadline: Mutex<Instant>,
+}
+
+impl Leadership {
+    pub(crate) fn new(fencing_token: i32, deadline: Instant) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                fencing_token,
+                ended: CancellationToken::new(),
+                deadline: Mutex::new(deadline),
+            }),
+        }
+    }
+
+    /// The Lease's `leaseTransitions` when this term began. Every term has a larger token than
+    /// the one before, so a store that remembers the largest token it has seen can reject a
+    /// write from a leader that has been replaced.
+    pub fn fencing_token(&self) -> i32 {
+        self.inner.fencing_token
+    }
+
+    /// Whether we may still act as the leader, checked against the clock *now*.
+    ///
+    /// It is false once the term has been ended, and also as soon as the renew deadline has
+    /// passed, even if the elector has not run since. That matters after a freeze (a
+    /// stop-the-world pause, SIGSTOP, a suspended VM): the first thing the resumed work does is
+    /// ask, and it gets the right answer before the elector has noticed anything.
+    pub fn still_leading(&self) -> bool {
+        !self.inner.ended.is_cancelled() && Instant::now() < self.deadline()
+    }
+
+    /// Resolves when the term ends: the elector stepped down, or the deadline passed.
+    pub async fn ended(&self) {
+        loop {
+            let deadline = self.deadline();
+            tokio::select! {
+                _ = self.inner.ended.cancelled() => return,
+                _ = sleep_until(deadline) => {
+                    // A renewal may have moved the deadline while we slept.
+                    if Instant::now() >= self.deadline() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The instant this term ends unless renewed again.
+    pub fn deadline(&self) -> Instant {
+        *self
+            .inner
+            .deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves the deadline later after a successful renewal. Never moves it earlier.
+    pub(crate) fn extend_to(&self, deadline: Instant) {
+        let mut current = self
+            .inner
+            .deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if deadline > *current {
+            *current = deadline;
+        }
+    }
+
+    /// Ends the term: `still_leading` turns false and `ended` resolves.
+    pub(crate) fn end(&self) {
+        self.inner.ended.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Leadership lasts until exactly the renew deadline after the last successful renewal
+    /// started, and renewals push it later.
+    #[tokio::test(start_paused = true)]
+    async fn the_renew_deadline_ends_leadership() {
+        let rd = Duration::from_secs(10);
+        let t0 = Instant::now();
+        let term = Leadership::new(4, t0 + rd);
+        assert_eq!(term.fencing_token(), 4);
+
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(term.still_leading());
+        // A renewal that started at t0 + 5 s moves the deadline to t0 + 15 s.
+        term.extend_to(t0 + Duration::from_secs(5) + rd);
+        // A late-arriving older renewal never moves it back.
+        term.extend_to(t0 + rd);
+        assert_eq!(term.deadline(), t0 + Duration::from_secs(15));
+
+        tokio::time::advance(Duration::from_millis(9_999)).await;
+        assert!(term.still_leading());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!term.still_leading());
+    }
+
+    /// `ended` resolves at the deadline on its own, without the elector's help, and follows
+    /// the deadline when it moves.
+    #[tokio::test(start_paused = true)]
+    async fn ended_resolves_at_the_deadline() {
+        let t0 = Instant::now();
+        let term = Leadership::new(0, t0 + Duration::from_secs(10));
+        let watcher = term.clone();
+        let ended_at = tokio::spawn(async move {
+            watcher.ended().await;
+            Instant::now()
+        });
+        tokio::time::advance(Duration::from_secs(8)).await;
+        term.extend_to(t0 + Duration::from_secs(18));
+        assert_eq!(ended_at.await.unwrap(), t0 + Duration::from_secs(18));
+    }
+
+    /// A frozen process that wakes up after its deadline sees `still_leading() == false`
+    /// before any timer has fired.
+    #[tokio::test(start_paused = true)]
+    async fn a_resumed_process_sees_its_term_is_over() {
+        let t0 = Instant::now();
+        let term = Leadership::new(0, t0 + Duration::from_secs(10));
+        // `advance` moves the clock without running timers in between, like a freeze.
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(!term.still_leading());
+    }
+
+    /// Ending the term is seen at once by every clone.
+    #[tokio::test(start_paused = true)]
+    async fn end_is_seen_by_every_clone() {
+        let term = Leadership::new(0, Instant::now() + Duration::from_secs(10));
+        let clone = term.clone();
+        term.end();
+        assert!(!clone.still_leading());
+        clone.ended().await;
+    }
+}
