@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# make demo: leader election you can watch, on a machine without a cluster.
+#
+# 1. builds k8sensus and starts a real control plane (etcd + kube-apiserver, local processes);
+# 2. applies rbac.yaml and mints a token for the k8sensus ServiceAccount;
+# 3. runs three replicas with that token, their logs interleaved and prefixed;
+# 4. shows the Lease, kills the leader with kill -9, and shows another replica take over;
+# 5. stops the rest with SIGTERM (they release the Lease) and tears everything down.
+#
+# It uses the walkthrough's timings (15 s / 10 s / 2 s), so the takeover after kill -9 takes
+# about 15 s: the standbys must wait out the dead leader's lease. Everything it starts is
+# stopped on exit, Ctrl-C included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LEASE=k8sensus-lease
+NS=default
+REPLICAS=(k8sensus-a k8sensus-b k8sensus-c)
+
+if [ -t 1 ]; then bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'; colors=($'\e[36m' $'\e[35m' $'\e[33m'); else bold=; dim=; off=; colors=("" "" ""); fi
+say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
+note() { printf '%s    %s%s\n' "$dim" "$*" "$off"; }
+
+work=$(mktemp -d -t k8sensus-demo-XXXXXX)
+declare -A pid
+cleanup() {
+  trap - EXIT INT TERM
+  for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null || true; done
+  if [ -n "${CP_PID:-}" ]; then
+    exec {CP[1]}>&- 2>/dev/null || true   # closing the runner's stdin stops etcd and kube-apiserver
+    wait "$CP_PID" 2>/dev/null || true
+  fi
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "building k8sensus (release)"
+make -s build
+bin=$PWD/target/release/k8sensus
+
+say "starting a local control plane: etcd and kube-apiserver v1.33.13 as local processes"
+note "no kubelet here, so the three replicas run as local processes instead of pods"
+coproc CP { exec python3 hack/control-plane/controlplane.py run --lifeline-stdin --dir "$work/cp"; }
+CP_PID=$CP_PID
+admin=
+while read -r -t 600 line <&"${CP[0]}"; do
+  case "$line" in READY\ *) admin=${line#READY }; break ;; esac
+done
+[ -n "$admin" ] || { echo "the control plane did not start; see the messages above" >&2; exit 1; }
+kubectl_bin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kubectl"])' "$work/cp/state.json")
+server=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["server"])' "$work/cp/state.json")
+k() { "$kubectl_bin" --kubeconfig "$admin" "$@"; }
+note "kube-apiserver is listening on $server"
+
+say "kubectl apply -f rbac.yaml"
+k apply -f rbac.yaml
+token=$(k create token k8sensus -n "$NS" --duration=1h)
+sa_kubeconfig=$work/k8sensus-sa.kubeconfig
+cat >"$sa_kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster: {server: "$server", certificate-authority: "$work/cp/ca.crt"}
+users:
+- name: k8sensus
+  user: {token: "$token"}
+contexts:
+- name: k8sensus
+  context: {cluster: local, user: k8sensus, namespace: $NS}
+current-context: k8sensus
+KUBECONFIG
+note "the replicas use a token of the k8sensus ServiceAccount: exactly the rights rbac.yaml grants"
+
+say "starting three replicas: ${REPLICAS[*]}"
+i=0
+for name in "${REPLICAS[@]}"; do
+  prefix="${colors[$i]}[$name]${off} "
+  POD_NAME=$name KUBECONFIG=$sa_kubeconfig RUST_LOG=info \
+    setpriv --pdeathsig KILL "$bin" --lease-name "$LEASE" --lease-namespace "$NS" \
+    > >(sed -u "s/^/$prefix/") 2>&1 &
+  pid[$name]=$!
+  i=$((i + 1))
+done
+
+holder() { k get lease "$LEASE" -n "$NS" -o 'jsonpath={.spec.holderIdentity}' 2>/dev/null || true; }
+wait_for_holder_other_than() {
+  local old=$1 deadline=$((SECONDS + 60)) h
+  while [ $SECONDS -lt $deadline ]; do
+    h=$(holder)
+    if [ -n "$h" ] && [ "$h" != "$old" ]; then echo "$h"; return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+show_lease() {
+  k get lease "$LEASE" -n "$NS" -o wide
+  k get lease "$LEASE" -n "$NS" -o custom-columns='HOLDER:.spec.holderIdentity,TRANSITIONS:.spec.leaseTransitions,DURATION:.spec.leaseDurationSeconds,ACQUIRED:.spec.acquireTime,RENEWED:.spec.renewTime'
+}
+
+leader=$(wait_for_holder_other_than "") || { echo "no leader was elected within 60 s" >&2; exit 1; }
+sleep 1
+say "kubectl get lease -o wide: $leader holds the Lease"
+show_lease
+note "only $leader runs the sample task, every 10 s; the others stand by and re-read the Lease every 2 to 4.4 s"
+sleep 11
+
+say "kill -9 $leader: a crash, so nothing releases the Lease"
+note "the standbys must wait until the Lease has gone unrenewed for 15 s by their own clocks"
+{ kill -9 "${pid[$leader]}" && wait "${pid[$leader]}"; } 2>/dev/null || true  # wait: no job notice
+unset "pid[$leader]"
+killed_at=$SECONDS
+new=$(wait_for_holder_other_than "$leader") || { echo "no takeover within 60 s" >&2; exit 1; }
+sleep 1
+say "$new took over about $((SECONDS - killed_at)) s after the kill"
+show_lease
+note "leaseTransitions went up by one: it is the fencing token of $new's term"
+sleep 3
+
+say "SIGTERM to the remaining replicas: the leader stops its task, then releases the Lease"
+for name in "${!pid[@]}"; do kill -TERM "${pid[$name]}"; done
+for name in "${!pid[@]}"; do wait "${pid[$name]}" 2>/dev/null || true; unset "pid[$name]"; done
+sleep 0.3
+say "the released Lease: no holder, so the next replica to start can take it at once"
+show_lease
+
+say "done: stopping the control plane"

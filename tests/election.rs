@@ -1,0 +1,388 @@
+//! Election and failover of real `k8sensus` processes against a real kube-apiserver.
+//!
+//! Every replica runs with a token of the rbac.yaml ServiceAccount, so these tests also prove
+//! the manifests grant enough. Most use short timings (4 s / 3 s / 0.5 s); one crash failover
+//! runs with the walkthrough's 15 s / 10 s / 2 s. Bounds are generous correctness bounds; the
+//! measured figures belong to `make bench`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::PostParams;
+use support::*;
+
+const SAMPLE: &str = "k8sensus is running sample task.";
+
+fn three(ns: &TestNamespace, timings: Timings) -> Vec<Replica> {
+    ["pod-a", "pod-b", "pod-c"]
+        .iter()
+        .map(|n| ns.replica(n, timings, &[]))
+        .collect()
+}
+
+/// Waits until exactly one replica says it leads and the Lease names that same replica.
+async fn wait_converged(ns: &TestNamespace, replicas: &[Replica], timeout: Duration) -> usize {
+    let found = wait_for(timeout, || async {
+        let holder = ns.holder().await?;
+        let leading: Vec<usize> = (0..replicas.len())
+            .filter(|&i| replicas[i].says_leading())
+            .collect();
+        match leading[..] {
+            [only] if replicas[only].name == holder => Some(only),
+            _ => None,
+        }
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("replicas did not converge on one leader within {timeout:?}"))
+}
+
+fn spec(lease: Option<Lease>) -> LeaseSpec {
+    lease.expect("lease exists").spec.expect("lease has a spec")
+}
+
+/// Three replicas produce exactly one leader; only it runs the sample task; the Lease names
+/// it with the configured duration, an acquireTime, 0 transitions, and a renewTime that moves
+/// about every retry period. The walkthrough's log lines appear.
+#[tokio::test]
+async fn three_replicas_elect_exactly_one_leader() {
+    let ns = TestNamespace::new("elect");
+    let replicas = three(&ns, Timings::SHORT);
+    let leader = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
+    let leader_name = replicas[leader].name.clone();
+
+    // Watch renewTime for 5 s: with a 0.5 s retry period it should change about ten times.
+    let mut renewals = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        let renew = spec(ns.lease().await).renew_time.map(|t| t.0);
+        if renewals.last() != Some(&renew) {
+            renewals.push(renew);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        (5..=15).contains(&renewals.len()),
+        "renewTime changed {} times in 5 s with a 0.5 s retry period",
+        renewals.len()
+    );
+
+    let spec = spec(ns.lease().await);
+    assert_eq!(spec.holder_identity.as_deref(), Some(leader_name.as_str()));
+    assert_eq!(spec.lease_duration_seconds, Some(4));
+    assert!(spec.acquire_time.is_some());
+    assert_eq!(spec.lease_transitions, Some(0));
+
+    for (i, r) in replicas.iter().enumerate() {
+        let runs = r.lines_with(SAMPLE).len();
+        if i == leader {
+            assert!(
+                runs >= 3,
+                "the leader ran the sample task {runs} times in over 5 s"
+            );
+            assert_eq!(r.lines_with("I'm the new leader!").len(), 1);
+        } else {
+            assert_eq!(runs, 0, "standby {} ran the sample task", r.name);
+            let announced = r.lines_with(&format!("New leader is: {leader_name}"));
+            assert!(
+                !announced.is_empty(),
+                "{} never logged the new leader",
+                r.name
+            );
+        }
+        assert!(
+            !r.lines_with(&format!(
+                "attempting to acquire leader lease {}/{LEASE}...",
+                ns.name
+            ))
+            .is_empty()
+        );
+        assert!(
+            r.lines_with("New leader is: ")
+                .iter()
+                .all(|l| l.message() != "New leader is: ")
+        );
+    }
+    assert_eq!(replicas.iter().filter(|r| r.says_leading()).count(), 1);
+    assert!(
+        !replicas[leader]
+            .lines_with(&format!("successfully acquired lease {}/{LEASE}", ns.name))
+            .is_empty()
+    );
+    assert_no_panics(&replicas);
+}
+
+/// After `kill -9` of the leader another replica leads within LD + 2·RP·1.2 + 3 s, with one
+/// more transition, and the sample task moves to it.
+async fn crash_failover(timings: Timings, prefix: &str) {
+    let ns = TestNamespace::new(prefix);
+    let mut replicas = three(&ns, timings);
+    let old = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
+    // Let the standbys see the leader renew at least once.
+    tokio::time::sleep(timings.retry_period * 3).await;
+    let before = spec(ns.lease().await);
+    assert_eq!(
+        before.lease_duration_seconds,
+        Some(timings.lease_duration.as_secs() as i32)
+    );
+
+    let killed_at = Instant::now();
+    replicas[old].kill9();
+    let old_name = replicas[old].name.clone();
+    let bound = timings.crash_failover_bound();
+    let new = wait_for(bound, || async {
+        let holder = ns.holder().await?;
+        (holder != old_name).then_some(holder)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no takeover within {bound:?} of killing {old_name}"));
+    let took = killed_at.elapsed();
+    eprintln!("takeover by {new} {took:?} after kill -9 (bound {bound:?})");
+
+    let after = spec(ns.lease().await);
+    assert_eq!(
+        after.lease_transitions,
+        Some(before.lease_transitions.unwrap_or(0) + 1)
+    );
+    let new_replica = replicas
+        .iter()
+        .find(|r| r.name == new)
+        .expect("holder is a replica");
+    let moved = wait_for(Duration::from_secs(5), || async {
+        new_replica
+            .lines_with(SAMPLE)
+            .iter()
+            .any(|l| l.at > killed_at)
+            .then_some(())
+    })
+    .await;
+    assert!(moved.is_some(), "the sample task did not move to {new}");
+    assert_no_panics(&replicas);
+}
+
+/// Crash failover with short timings.
+#[tokio::test]
+async fn crash_failover_short_timings() {
+    crash_failover(Timings::SHORT, "crash").await;
+}
+
+/// Crash failover with the walkthrough's real timings, 15 s / 10 s / 2 s.
+#[tokio::test]
+async fn crash_failover_real_timings() {
+    crash_failover(Timings::REAL, "crash-real").await;
+}
+
+/// On SIGTERM the leader stops its task, then releases the Lease, then exits 0; a standby
+/// takes over within a few seconds (it need not wait out the lease duration).
+#[tokio::test]
+async fn graceful_failover_on_sigterm() {
+    let ns = TestNamespace::new("graceful");
+    let mut replicas = three(&ns, Timings::SHORT);
+    let old = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = spec(ns.lease().await);
+
+    let sent = Instant::now();
+    replicas[old].signal("TERM");
+    let status = replicas[old]
+        .wait_exit(Duration::from_secs(10))
+        .expect("the leader exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+
+    let logs = replicas[old].logs();
+    let pos = |text: &str| {
+        logs.iter()
+            .position(|l| l.message().starts_with(text))
+            .unwrap_or_else(|| panic!("the old leader never logged {text:?}"))
+    };
+    assert!(
+        pos("sample task stopped") < pos("released lease"),
+        "the task must stop before the release"
+    );
+    assert!(pos("released lease") < pos("k8sensus stopped"));
+    assert!(
+        logs.iter()
+            .skip(pos("sample task stopped"))
+            .all(|l| l.message() != SAMPLE)
+    );
+
+    let old_name = replicas[old].name.clone();
+    let new = wait_for(Duration::from_secs(5), || async {
+        ns.holder().await.filter(|h| *h != old_name)
+    })
+    .await
+    .expect("a standby takes over a released lease within seconds");
+    eprintln!("takeover by {new} {:?} after SIGTERM", sent.elapsed());
+    let after = spec(ns.lease().await);
+    assert_eq!(
+        after.lease_transitions,
+        Some(before.lease_transitions.unwrap_or(0) + 1)
+    );
+    assert_no_panics(&replicas);
+}
+
+/// Deleting the Lease mid-term: the leader steps down, and the replicas converge on one
+/// leader again, none crashing.
+#[tokio::test]
+async fn lease_deleted_mid_term() {
+    let ns = TestNamespace::new("deleted");
+    let mut replicas = three(&ns, Timings::SHORT);
+    wait_converged(&ns, &replicas, Duration::from_secs(30)).await;
+    ns.leases()
+        .await
+        .delete(LEASE, &Default::default())
+        .await
+        .expect("delete lease");
+    // The leader notices at its next renewal.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_converged(&ns, &replicas, Duration::from_secs(20)).await;
+    for r in replicas.iter_mut() {
+        assert!(r.is_running(), "{} exited", r.name);
+    }
+    assert_no_panics(&replicas);
+}
+
+/// Editing the Lease by hand to name someone else: the leader sees it at its next renewal
+/// (409, then a read) and steps down; once the intruder fails to renew for a lease duration,
+/// the replicas converge on one leader again.
+#[tokio::test]
+async fn lease_edited_to_another_holder() {
+    let ns = TestNamespace::new("edited");
+    let mut replicas = three(&ns, Timings::SHORT);
+    let old = wait_converged(&ns, &replicas, Duration::from_secs(30)).await;
+    let leases = ns.leases().await;
+    // Retry on conflict: the leader renews every 0.5 s.
+    for attempt in 0.. {
+        let mut lease = leases.get(LEASE).await.unwrap();
+        let spec = lease.spec.as_mut().unwrap();
+        spec.holder_identity = Some("intruder".into());
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        match leases.replace(LEASE, &PostParams::default(), &lease).await {
+            Ok(_) => break,
+            Err(e) if attempt < 20 => eprintln!("edit conflicted, retrying: {e}"),
+            Err(e) => panic!("could not edit the lease: {e}"),
+        }
+    }
+    let stepped_down = wait_for(Duration::from_secs(5), || async {
+        (!replicas[old].says_leading()).then_some(())
+    })
+    .await;
+    assert!(
+        stepped_down.is_some(),
+        "the old leader kept leading after the lease named another holder"
+    );
+    wait_converged(&ns, &replicas, Duration::from_secs(20)).await;
+    for r in replicas.iter_mut() {
+        assert!(r.is_running(), "{} exited", r.name);
+    }
+    assert_no_panics(&replicas);
+}
+
+/// Creates the Lease by hand with the given spec before any replica starts.
+async fn precreate(ns: &TestNamespace, spec: LeaseSpec) {
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(LEASE.into()),
+            ..Default::default()
+        },
+        spec: Some(spec),
+    };
+    ns.leases()
+        .await
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("create lease");
+}
+
+/// A Lease held by a holder that is gone, with no leaseDurationSeconds, is taken over cleanly
+/// after our own lease duration (never at once, never never).
+///
+/// A zero or negative duration cannot be stored: kube-apiserver answers 422, which this test
+/// also checks. The elector's unit tests cover those values for servers that let them through.
+#[tokio::test]
+async fn odd_durations_are_taken_over_cleanly() {
+    let ns = TestNamespace::new("odd");
+    for bad in [0, -3] {
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(LEASE.into()),
+                ..Default::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some("ghost".into()),
+                lease_duration_seconds: Some(bad),
+                ..Default::default()
+            }),
+        };
+        let err = ns
+            .leases()
+            .await
+            .create(&PostParams::default(), &lease)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, kube::Error::Api(ref s) if s.code == 422),
+            "{bad}: {err}"
+        );
+    }
+    precreate(
+        &ns,
+        LeaseSpec {
+            holder_identity: Some("ghost".into()),
+            lease_duration_seconds: None,
+            lease_transitions: Some(5),
+            ..Default::default()
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let replicas = three(&ns, Timings::SHORT);
+    wait_converged(
+        &ns,
+        &replicas,
+        Timings::SHORT.crash_failover_bound() + Duration::from_secs(2),
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(
+        took >= Timings::SHORT.lease_duration,
+        "took over after {took:?}, before our own lease duration had passed"
+    );
+    let spec = spec(ns.lease().await);
+    assert_eq!(spec.lease_transitions, Some(6));
+    assert_eq!(spec.lease_duration_seconds, Some(4));
+    assert_no_panics(&replicas);
+}
+
+/// A released Lease (empty holder) with an old renewTime is free: it is taken at once, not
+/// after a lease duration.
+#[tokio::test]
+async fn a_released_lease_is_taken_at_once() {
+    let ns = TestNamespace::new("released");
+    let old = Timestamp::from_second(1_600_000_000).unwrap();
+    precreate(
+        &ns,
+        LeaseSpec {
+            holder_identity: Some(String::new()),
+            lease_duration_seconds: Some(1),
+            renew_time: Some(MicroTime(old)),
+            acquire_time: Some(MicroTime(old)),
+            lease_transitions: Some(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let replicas = three(&ns, Timings::SHORT);
+    wait_converged(&ns, &replicas, Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    assert!(
+        took < Timings::SHORT.lease_duration,
+        "took {took:?}: a released lease must not wait out a lease duration"
+    );
+    assert_eq!(spec(ns.lease().await).lease_transitions, Some(3));
+    assert_no_panics(&replicas);
+}
