@@ -224,6 +224,40 @@ async fn graceful_failover_on_sigterm() {
     assert_no_panics(&replicas);
 }
 
+/// Standbys watch the Lease, so a released Lease is taken over as soon as the release is
+/// written, not at the next poll. With the real timings a poll would come 2 to 4.4 s later;
+/// the bound here is 1.5 s, from the moment the old leader logged the release.
+#[tokio::test]
+async fn a_release_is_taken_over_without_waiting_a_poll_period() {
+    let ns = TestNamespace::new("watch-release");
+    let mut replicas = three(&ns, Timings::REAL);
+    let old = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
+    // Give the standbys time to read the Lease and open their watches.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    replicas[old].signal("TERM");
+    replicas[old]
+        .wait_exit(Duration::from_secs(15))
+        .expect("the leader exits");
+    let released = replicas[old].lines_with("released lease");
+    let released_at = released
+        .first()
+        .expect("the old leader released the lease")
+        .at;
+    let old_name = replicas[old].name.clone();
+    let new = wait_for(Duration::from_secs(10), || async {
+        ns.holder().await.filter(|h| *h != old_name)
+    })
+    .await
+    .expect("a standby takes over");
+    let took = released_at.elapsed();
+    eprintln!("{new} took over {took:?} after the release was logged");
+    assert!(
+        took < Duration::from_millis(1500),
+        "took {took:?}: as slow as a poll"
+    );
+    assert_no_panics(&replicas);
+}
+
 /// Deleting the Lease mid-term: the leader steps down, and the replicas converge on one
 /// leader again, none crashing.
 #[tokio::test]

@@ -1,12 +1,13 @@
-//! The three Lease calls the elector makes (get, create, update), each with a timeout, and
+//! The Lease calls the elector makes (get, create, update, watch), each with a timeout, and
 //! the API server's answers sorted into what the election loop needs to tell apart.
 
 use std::future::Future;
 use std::time::Duration;
 
+use futures::Stream;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 
 /// The Lease API for one named Lease.
 ///
@@ -82,6 +83,7 @@ pub enum Verb {
     Get,
     Create,
     Update,
+    Watch,
 }
 
 impl std::fmt::Display for Verb {
@@ -90,6 +92,7 @@ impl std::fmt::Display for Verb {
             Verb::Get => "get",
             Verb::Create => "create",
             Verb::Update => "update",
+            Verb::Watch => "watch",
         })
     }
 }
@@ -144,6 +147,26 @@ impl LeaseApi {
             Verb::Update,
             self.timeout.min(budget),
             self.api.replace(&self.name, &PostParams::default(), lease),
+        )
+        .await
+    }
+
+    /// Opens a watch on this one Lease (a field selector on its name, which RBAC can limit
+    /// with resourceNames), starting after `resource_version`. The server ends the watch after
+    /// `server_timeout`; opening it is bounded by the request timeout. Each event is the whole
+    /// Lease as it is after the change.
+    pub(crate) async fn watch(
+        &self,
+        resource_version: &str,
+        server_timeout: Duration,
+    ) -> Result<impl Stream<Item = kube::Result<WatchEvent<Lease>>> + use<>, ApiError> {
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={}", self.name))
+            .timeout(server_timeout.as_secs().clamp(1, u32::MAX as u64) as u32);
+        self.call(
+            Verb::Watch,
+            self.timeout,
+            self.api.watch(&params, resource_version),
         )
         .await
     }

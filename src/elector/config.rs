@@ -21,6 +21,9 @@ pub struct ElectionConfig {
     /// Upper bound on any single API call. Must be shorter than the renew deadline so that one
     /// hung request cannot use up the leader's whole deadline.
     pub request_timeout: Duration,
+    /// How often a standby re-reads the Lease and restarts its watch when nothing happens: the
+    /// fallback for a watch that dropped without a word. Jittered by ±20%.
+    pub resync_period: Duration,
     /// What `run` does after leadership is lost (not given up on shutdown).
     pub after_loss: AfterLoss,
 }
@@ -40,6 +43,10 @@ pub enum AfterLoss {
 /// between reads, and the renew deadline must leave room for at least one such gap.
 pub const JITTER_FACTOR: f64 = 1.2;
 
+/// A standby's default resync: one GET and one new watch every 120 to 180 s, so under 0.02
+/// requests per second while nothing happens.
+pub const DEFAULT_RESYNC_PERIOD: Duration = Duration::from_secs(150);
+
 impl ElectionConfig {
     /// Settings with client-go's default timings (15 s / 10 s / 2 s) for the given Lease and
     /// identity. The request timeout is derived: half the renew deadline.
@@ -56,6 +63,7 @@ impl ElectionConfig {
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
+            resync_period: DEFAULT_RESYNC_PERIOD,
             after_loss: AfterLoss::Rejoin,
         }
     }
@@ -90,6 +98,11 @@ impl ElectionConfig {
             return Err(ConfigError::EmptyIdentity);
         }
         self.timings().validate()?;
+        if self.resync_period < Duration::from_secs(1) {
+            return Err(ConfigError::ResyncPeriod {
+                resync_period: self.resync_period,
+            });
+        }
         if self.request_timeout.is_zero() || self.request_timeout >= self.renew_deadline {
             return Err(ConfigError::RequestTimeout {
                 request_timeout: self.request_timeout,
@@ -229,6 +242,8 @@ pub enum ConfigError {
         humantime::format_duration(.timings.retry_period)
     )]
     Unsafe { timings: Timings },
+    #[error("resync period ({}) must be at least 1s", humantime::format_duration(*.resync_period))]
+    ResyncPeriod { resync_period: Duration },
     #[error(
         "request timeout ({}) must be greater than 0 and less than renew deadline ({})",
         humantime::format_duration(*.request_timeout),
@@ -254,7 +269,7 @@ impl ConfigError {
             }
             RenewDeadlineTooShort { .. } => Some(TimingField::RenewDeadline),
             RequestTimeout { .. } => Some(TimingField::RenewDeadline),
-            EmptyIdentity => None,
+            EmptyIdentity | ResyncPeriod { .. } => None,
         }
     }
 }

@@ -5,10 +5,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
+use kube::api::WatchEvent;
+use rand::Rng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
@@ -77,8 +80,8 @@ enum Attempt {
     /// We hold the Lease. `started` is when the winning write was sent: the term's deadline
     /// counts from there, because a standby may have started counting from that instant.
     Acquired { lease: Box<Lease>, started: Instant },
-    /// Someone else holds a live lease until `until` (our clock).
-    Standby { until: Instant },
+    /// Someone else holds a live lease (this one) until `until` (our clock).
+    Standby { lease: Box<Lease>, until: Instant },
     /// Our write lost to another replica's (409). The next read shows who won.
     LostRace,
 }
@@ -153,6 +156,12 @@ impl LeaderElector {
     // ---------------------------------------------------------------------------------------
 
     /// Tries to acquire the Lease until it succeeds (`Some`) or shutdown is requested (`None`).
+    ///
+    /// A candidate reads the Lease once, then *watches* it instead of polling: a release or a
+    /// deletion is seen as it happens, and an expiry is acted on at the exact instant the rules
+    /// allow. Every write still carries the resourceVersion of the object it was judged on, so
+    /// correctness never depends on the watch; the watch only makes the candidate quick and
+    /// cheap (one GET and one watch per resync period while nothing happens).
     async fn campaign(
         &self,
         shutdown: &CancellationToken,
@@ -161,27 +170,52 @@ impl LeaderElector {
         let lease_ref = self.config.lease_ref();
         info!(lease = %lease_ref, identity = %self.config.identity, "attempting to acquire leader lease {lease_ref}...");
         let mut failures = 0u32;
+        let mut races_lost = 0u32;
+        // The Lease as we last saw it, if that view is fresh enough to act on without a GET:
+        // `Some(None)` means we saw it deleted.
+        let mut fresh: Option<Option<Lease>> = None;
         loop {
             if shutdown.is_cancelled() {
                 return Ok(None);
             }
             // The attempt itself is not raced against shutdown: cancelling a write half-way
             // could leave us holding the Lease without knowing it. It is bounded by timeouts.
-            let next_attempt = match self.try_acquire(observation).await {
+            let attempt = match fresh.take() {
+                Some(current) => self.attempt(current, observation).await,
+                None => match self.leases.get().await {
+                    Ok(current) => self.attempt(current, observation).await,
+                    Err(e) => Err(e),
+                },
+            };
+            let wait = match attempt {
                 Ok(Attempt::Acquired { lease, started }) => return Ok(Some((*lease, started))),
-                Ok(Attempt::Standby { until }) => {
+                Ok(Attempt::Standby { lease, until }) => {
                     failures = 0;
-                    // Read again after a jittered retry period, as client-go does, or exactly
-                    // when the holder's lease would run out, whichever comes first.
-                    let poll = Instant::now()
-                        + rules::jittered(self.config.retry_period, &mut rand::rng());
-                    poll.min(until)
+                    races_lost = 0;
+                    match self.stand_by(*lease, until, observation, shutdown).await {
+                        Ok(Wake::Act(current)) => {
+                            fresh = Some(current.map(|lease| *lease));
+                            continue;
+                        }
+                        Ok(Wake::Resync) => continue,
+                        Ok(Wake::Shutdown) => return Ok(None),
+                        Err(e) => Err(e),
+                    }
                 }
                 Ok(Attempt::LostRace) => {
-                    failures = 0;
-                    debug!(lease = %lease_ref, "another replica won the race for the lease");
-                    Instant::now() + rules::jittered(self.config.retry_period, &mut rand::rng())
+                    // Someone else's write landed first. Read again at once to see who won;
+                    // only if races keep being lost (a busy writer) slow down.
+                    races_lost += 1;
+                    debug!(lease = %lease_ref, races_lost, "another replica won the race for the lease");
+                    if races_lost < 3 {
+                        continue;
+                    }
+                    Ok(rules::jittered(self.config.retry_period, &mut rand::rng()))
                 }
+                Err(e) => Err(e),
+            };
+            let wait = match wait {
+                Ok(wait) => wait,
                 Err(e) if e.is_fatal() => return Err(e.into()),
                 Err(e) => {
                     failures += 1;
@@ -191,41 +225,38 @@ impl LeaderElector {
                         self.config.lease_duration,
                     );
                     warn!(lease = %lease_ref, error = %e, failures, retry_in = %humantime::format_duration(wait), "could not reach the API server; retrying");
-                    Instant::now() + wait
+                    wait
                 }
             };
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(None),
-                _ = sleep_until(next_attempt) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
 
-    /// One attempt, client-go's `tryAcquireOrRenew`: read the Lease, judge it, and if the
-    /// rules allow, write our claim with the resourceVersion we read.
-    async fn try_acquire(
+    /// One attempt, client-go's `tryAcquireOrRenew` without its read: judge the Lease as last
+    /// seen (`None`: it does not exist) and, if the rules allow, write our claim with the
+    /// resourceVersion of that very object.
+    async fn attempt(
         &self,
+        current: Option<Lease>,
         observation: &mut Option<Observation>,
     ) -> Result<Attempt, ApiError> {
-        let Some(current) = self.leases.get().await? else {
+        let Some(current) = current else {
             return self.create(observation).await;
         };
         let record = LeaseRecord::from_lease(&current);
         let now = Instant::now();
-        let changed = match observation {
-            Some(seen) => seen.update(record.clone(), now),
-            None => {
-                *observation = Some(Observation::new(record.clone(), now));
-                true
+        self.observe(observation, &record, now);
+        let seen = observation.as_ref().expect("observe sets it");
+        match rules::judge(seen, &self.config.identity, now, self.config.lease_duration) {
+            Verdict::HeldBy { until, .. } => {
+                return Ok(Attempt::Standby {
+                    lease: Box::new(current),
+                    until,
+                });
             }
-        };
-        if changed {
-            self.saw(&record, false);
-        }
-        let seen = observation.as_ref().expect("set just above");
-        let verdict = rules::judge(seen, &self.config.identity, now, self.config.lease_duration);
-        match &verdict {
-            Verdict::HeldBy { until, .. } => return Ok(Attempt::Standby { until: *until }),
             Verdict::Expired { holder } => {
                 info!(lease = %self.config.lease_ref(), holder = %holder, transitions = record.transitions,
                     "lease held by {holder} has not been renewed for its whole duration; taking it over");
@@ -253,10 +284,80 @@ impl LeaderElector {
                     started,
                 })
             }
-            // Someone wrote between our read and our write, or deleted the Lease: the next
-            // attempt reads again.
+            // Someone wrote between the version we judged and our write, or deleted the Lease.
             Err(ApiError::Conflict { .. } | ApiError::NotFound { .. }) => Ok(Attempt::LostRace),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Stands by while another replica holds the Lease: watches it until something lets us
+    /// act, or until `until`, the instant its holder's claim runs out by our clock.
+    ///
+    /// Returns [`Wake::Act`] with the Lease to judge next (released, expired, or deleted),
+    /// or [`Wake::Resync`] when the watch ended (the server closes it after the resync period,
+    /// or it broke, or it went quiet for too long): the caller then reads the Lease again.
+    async fn stand_by(
+        &self,
+        lease: Lease,
+        mut until: Instant,
+        observation: &mut Option<Observation>,
+        shutdown: &CancellationToken,
+    ) -> Result<Wake, ApiError> {
+        let lease_ref = self.config.lease_ref();
+        let resync = self
+            .config
+            .resync_period
+            .mul_f64(0.8 + 0.4 * rand::rng().random::<f64>());
+        let version = lease.metadata.resource_version.clone().unwrap_or_default();
+        let events = self.leases.watch(&version, resync).await?;
+        tokio::pin!(events);
+        // The server must end the watch after `resync`; if it has not a little later, the
+        // connection is dead without having said so.
+        let give_up = Instant::now() + resync + self.config.request_timeout;
+        let mut latest = lease;
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(Wake::Shutdown),
+                // The holder's claim ran out with no change seen. Act on the version we last
+                // saw: if the watch missed a renewal, the write conflicts and we read again.
+                _ = sleep_until(until) => return Ok(Wake::Act(Some(Box::new(latest)))),
+                _ = sleep_until(give_up) => {
+                    debug!(lease = %lease_ref, "the watch went quiet past its timeout; reading the lease again");
+                    return Ok(Wake::Resync);
+                }
+                event = events.next() => event,
+            };
+            match event {
+                Some(Ok(WatchEvent::Added(lease) | WatchEvent::Modified(lease))) => {
+                    let record = LeaseRecord::from_lease(&lease);
+                    let now = Instant::now();
+                    self.observe(observation, &record, now);
+                    let seen = observation.as_ref().expect("observe sets it");
+                    latest = lease;
+                    match rules::judge(seen, &self.config.identity, now, self.config.lease_duration)
+                    {
+                        Verdict::HeldBy { until: later, .. } => until = later,
+                        // Released (or, oddly, naming us): act on it now.
+                        _ => return Ok(Wake::Act(Some(Box::new(latest)))),
+                    }
+                }
+                Some(Ok(WatchEvent::Deleted(_))) => {
+                    info!(lease = %lease_ref, "the lease was deleted; creating it");
+                    return Ok(Wake::Act(None));
+                }
+                Some(Ok(WatchEvent::Bookmark(_))) => {}
+                Some(Ok(WatchEvent::Error(status))) => {
+                    // 410 Gone: our resourceVersion is too old to resume from. Either way,
+                    // reading again is the cure.
+                    debug!(lease = %lease_ref, code = status.code, reason = %status.reason, "watch ended with an error; reading the lease again");
+                    return Ok(Wake::Resync);
+                }
+                Some(Err(e)) => {
+                    debug!(lease = %lease_ref, error = %e, "watch broke; reading the lease again");
+                    return Ok(Wake::Resync);
+                }
+                None => return Ok(Wake::Resync),
+            }
         }
     }
 
@@ -526,6 +627,20 @@ impl LeaderElector {
     // Bookkeeping
     // ---------------------------------------------------------------------------------------
 
+    /// Folds a freshly read record into the observation, and publishes it if it changed.
+    fn observe(&self, observation: &mut Option<Observation>, record: &LeaseRecord, now: Instant) {
+        let changed = match observation {
+            Some(seen) => seen.update(record.clone(), now),
+            None => {
+                *observation = Some(Observation::new(record.clone(), now));
+                true
+            }
+        };
+        if changed {
+            self.saw(record, false);
+        }
+    }
+
     /// Our own successful write is an observation too: it restarts the expiry clock.
     fn remember(&self, observation: &mut Option<Observation>, lease: &Lease) {
         let record = LeaseRecord::from_lease(lease);
@@ -558,6 +673,16 @@ impl LeaderElector {
             s.last_renewal = None;
         });
     }
+}
+
+/// Why a standby stopped standing by.
+enum Wake {
+    /// Something changed that may let us act: judge this Lease now (`None`: it was deleted).
+    Act(Option<Box<Lease>>),
+    /// The watch ended; read the Lease again and start a new one.
+    Resync,
+    /// Shutdown was requested.
+    Shutdown,
 }
 
 enum StepDownOutcome {
