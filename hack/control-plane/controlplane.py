@@ -347,8 +347,16 @@ def make_pki(d: Path) -> None:
         raise Fatal("openssl is not on PATH: install it (Debian: apt-get install openssl)")
     days = "3650"
 
+    # RSA key generation is the slow part: make all four keys in parallel.
+    keygens = [subprocess.Popen(["openssl", "genrsa", "-out", f"{name}.key", "2048"], cwd=d,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+               for name in ("ca", "apiserver", "admin", "sa")]
+    for proc in keygens:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise Fatal(f"openssl {' '.join(proc.args[1:])} failed:\n{out.decode()}")
+
     # The CA. keyCertSign is what lets it sign; rustls/webpki insist on it.
-    openssl("genrsa", "-out", "ca.key", "2048", cwd=d)
     openssl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", days,
             "-subj", "/CN=k8sensus-test-ca",
             "-addext", "basicConstraints=critical,CA:TRUE",
@@ -357,7 +365,6 @@ def make_pki(d: Path) -> None:
             "-out", "ca.crt", cwd=d)
 
     def leaf(name: str, subject: str, extensions: str) -> None:
-        openssl("genrsa", "-out", f"{name}.key", "2048", cwd=d)
         openssl("req", "-new", "-key", f"{name}.key", "-subj", subject,
                 "-out", f"{name}.csr", cwd=d)
         (d / f"{name}.ext").write_text(extensions)
@@ -381,7 +388,6 @@ def make_pki(d: Path) -> None:
     leaf("admin", "/O=system:masters/CN=admin", common + "extendedKeyUsage=clientAuth\n")
 
     # Service-account token signing key pair (RSA, as the API server expects).
-    openssl("genrsa", "-out", "sa.key", "2048", cwd=d)
     openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
     for key in d.glob("*.key"):
         key.chmod(0o600)
