@@ -2,6 +2,8 @@
 //! the API server's answers sorted into what the election loop needs to tell apart.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::Stream;
@@ -20,6 +22,9 @@ pub(crate) struct LeaseApi {
     name: String,
     namespace: String,
     timeout: Duration,
+    /// Whether any call has succeeded yet: see [`classify`] for why a refusal means something
+    /// different before and after.
+    accepted_once: Arc<AtomicBool>,
 }
 
 /// What went wrong with one call. [`ApiError::is_fatal`] tells whether retrying can help.
@@ -32,7 +37,8 @@ pub enum ApiError {
     /// 404 on update: the Lease was deleted.
     #[error("lease {lease} no longer exists")]
     NotFound { lease: String },
-    /// 403: RBAC does not allow this call.
+    /// 403: RBAC does not allow this call. `retriable` when it is most likely the API server
+    /// starting up rather than a missing permission.
     #[error(
         "forbidden: the API server does not allow this identity to {verb} leases in namespace {namespace:?}: {message}"
     )]
@@ -40,8 +46,9 @@ pub enum ApiError {
         verb: Verb,
         namespace: String,
         message: String,
+        retriable: bool,
     },
-    /// 401: the credentials were not accepted.
+    /// 401: the credentials were not accepted. `retriable` as for `Forbidden`.
     #[error(
         "unauthorized: the API server rejected our credentials when we tried to {verb} lease {lease}: {message}"
     )]
@@ -49,6 +56,7 @@ pub enum ApiError {
         verb: Verb,
         lease: String,
         message: String,
+        retriable: bool,
     },
     /// Any other 4xx: our request is wrong (an invalid name, a missing namespace) and retrying
     /// the same request cannot help.
@@ -102,7 +110,13 @@ impl ApiError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            ApiError::Forbidden { .. } | ApiError::Unauthorized { .. } | ApiError::Rejected { .. }
+            ApiError::Forbidden {
+                retriable: false,
+                ..
+            } | ApiError::Unauthorized {
+                retriable: false,
+                ..
+            } | ApiError::Rejected { .. }
         )
     }
 }
@@ -114,6 +128,7 @@ impl LeaseApi {
             name: name.to_string(),
             namespace: namespace.to_string(),
             timeout,
+            accepted_once: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -178,7 +193,10 @@ impl LeaseApi {
         request: impl Future<Output = kube::Result<T>>,
     ) -> Result<T, ApiError> {
         match tokio::time::timeout(timeout, request).await {
-            Ok(Ok(value)) => Ok(value),
+            Ok(Ok(value)) => {
+                self.accepted_once.store(true, Ordering::Relaxed);
+                Ok(value)
+            }
             Ok(Err(error)) => Err(self.classify(verb, error)),
             Err(_) => Err(ApiError::Timeout {
                 verb,
@@ -190,11 +208,23 @@ impl LeaseApi {
 
     /// Sorts a kube error into the cases the election loop treats differently.
     fn classify(&self, verb: Verb, error: kube::Error) -> ApiError {
-        classify(verb, &self.namespace, &self.name, error)
+        let accepted_once = self.accepted_once.load(Ordering::Relaxed);
+        classify(verb, &self.namespace, &self.name, accepted_once, error)
     }
 }
 
-pub(crate) fn classify(verb: Verb, namespace: &str, name: &str, error: kube::Error) -> ApiError {
+/// Sorts a kube error. A 401 or 403 before any call has ever succeeded is a configuration
+/// problem (RBAC not applied, wrong credentials): fatal, with a message that says so. After
+/// the API server has accepted us once, the same answer most likely means it is restarting:
+/// until its caches are synced it refuses requests ("not yet ready to handle request"), so
+/// those are retried, loudly, like a connection failure.
+pub(crate) fn classify(
+    verb: Verb,
+    namespace: &str,
+    name: &str,
+    accepted_once: bool,
+    error: kube::Error,
+) -> ApiError {
     let lease = format!("{namespace}/{name}");
     let kube::Error::Api(status) = &error else {
         return ApiError::Transient {
@@ -210,11 +240,13 @@ pub(crate) fn classify(verb: Verb, namespace: &str, name: &str, error: kube::Err
             verb,
             namespace: namespace.to_string(),
             message: status.message.clone(),
+            retriable: accepted_once || status.message.contains("not yet ready to handle request"),
         },
         401 => ApiError::Unauthorized {
             verb,
             lease,
             message: status.message.clone(),
+            retriable: accepted_once,
         },
         // 408 and 429 are the server asking us to come back later.
         408 | 429 => ApiError::Transient {
@@ -253,7 +285,7 @@ mod tests {
     /// A 409 on a write is a lost race, not a failure: the loop reads again and stands by.
     #[test]
     fn a_conflict_on_write_is_a_lost_race() {
-        let e = classify(Verb::Update, "ns", "l", api_error(409, "Conflict"));
+        let e = classify(Verb::Update, "ns", "l", false, api_error(409, "Conflict"));
         assert!(matches!(
             e,
             ApiError::Conflict {
@@ -262,7 +294,13 @@ mod tests {
             }
         ));
         assert!(!e.is_fatal());
-        let e = classify(Verb::Create, "ns", "l", api_error(409, "AlreadyExists"));
+        let e = classify(
+            Verb::Create,
+            "ns",
+            "l",
+            false,
+            api_error(409, "AlreadyExists"),
+        );
         assert!(matches!(
             e,
             ApiError::Conflict {
@@ -275,7 +313,13 @@ mod tests {
     /// A 403 is fatal and its message names the verb, the resource and the namespace.
     #[test]
     fn forbidden_is_fatal_and_names_the_verb() {
-        let e = classify(Verb::Create, "team-a", "l", api_error(403, "Forbidden"));
+        let e = classify(
+            Verb::Create,
+            "team-a",
+            "l",
+            false,
+            api_error(403, "Forbidden"),
+        );
         assert!(e.is_fatal());
         let text = e.to_string();
         assert!(
@@ -284,19 +328,37 @@ mod tests {
         );
     }
 
+    /// A refusal after the API server has accepted us once, or one that says the server is
+    /// not ready yet, is retried: that is an API server restarting, not missing RBAC.
+    #[test]
+    fn refusals_after_success_or_during_startup_are_retried() {
+        assert!(!classify(Verb::Update, "ns", "l", true, api_error(403, "Forbidden")).is_fatal());
+        assert!(!classify(Verb::Get, "ns", "l", true, api_error(401, "Unauthorized")).is_fatal());
+        assert!(classify(Verb::Get, "ns", "l", false, api_error(401, "Unauthorized")).is_fatal());
+        let not_ready = kube::Error::Api(
+            Status::failure(
+                "leases.coordination.k8s.io \"l\" is forbidden: not yet ready to handle request",
+                "Forbidden",
+            )
+            .with_code(403)
+            .boxed(),
+        );
+        assert!(!classify(Verb::Create, "ns", "l", false, not_ready).is_fatal());
+    }
+
     /// Server-side trouble and rate limiting are retried; a bad request is not.
     #[test]
     fn transient_versus_rejected() {
         for code in [500, 503, 504, 429] {
             assert!(
-                !classify(Verb::Get, "ns", "l", api_error(code, "x")).is_fatal(),
+                !classify(Verb::Get, "ns", "l", false, api_error(code, "x")).is_fatal(),
                 "{code}"
             );
         }
-        assert!(classify(Verb::Create, "ns", "l", api_error(422, "Invalid")).is_fatal());
-        assert!(classify(Verb::Create, "ns", "l", api_error(404, "NotFound")).is_fatal());
+        assert!(classify(Verb::Create, "ns", "l", false, api_error(422, "Invalid")).is_fatal());
+        assert!(classify(Verb::Create, "ns", "l", false, api_error(404, "NotFound")).is_fatal());
         assert!(matches!(
-            classify(Verb::Update, "ns", "l", api_error(404, "NotFound")),
+            classify(Verb::Update, "ns", "l", false, api_error(404, "NotFound")),
             ApiError::NotFound { .. }
         ));
     }

@@ -224,7 +224,15 @@ impl LeaderElector {
                         self.config.retry_period,
                         self.config.lease_duration,
                     );
-                    warn!(lease = %lease_ref, error = %e, failures, retry_in = %humantime::format_duration(wait), "could not reach the API server; retrying");
+                    let what = if matches!(
+                        e,
+                        ApiError::Forbidden { .. } | ApiError::Unauthorized { .. }
+                    ) {
+                        "the API server refused a request it accepted before (it may be restarting); retrying"
+                    } else {
+                        "could not reach the API server; retrying"
+                    };
+                    warn!(lease = %lease_ref, error = %e, failures, retry_in = %humantime::format_duration(wait), "{what}");
                     wait
                 }
             };
