@@ -6,13 +6,14 @@ use tokio::time::{MissedTickBehavior, interval};
 use tracing::{info, warn};
 
 use crate::elector::Leadership;
+use crate::telemetry::monotonic_ns;
 
 /// Runs the sample task until the term of leadership ends. This is the shape any leader-only
 /// work should have: wait for either the next tick or the end of the term, and check
 /// `still_leading()` right before acting.
 pub async fn run(leadership: Leadership, period: Duration) {
     let token = leadership.fencing_token();
-    info!(fencing_token = token, period = %humantime::format_duration(period),
+    info!(fencing_token = token, period = %humantime::format_duration(period), mono_ns = monotonic_ns(),
         "starting the sample task");
     let mut ticker = interval(period);
     // After a pause, run once and carry on; do not fire a burst of missed ticks.
@@ -24,14 +25,20 @@ pub async fn run(leadership: Leadership, period: Duration) {
                 // Both may be ready at once (after a freeze, say), and select! picks either:
                 // asking the clock here means a run never starts after the term's deadline.
                 if !leadership.still_leading() {
-                    warn!(fencing_token = token, "the term of leadership is over: not running the sample task");
+                    warn!(fencing_token = token, mono_ns = monotonic_ns(), "the term of leadership is over: not running the sample task");
                     break;
                 }
-                info!(fencing_token = token, "k8sensus is running sample task.");
+                // `mono_ns` puts every run on the host's monotonic clock: tests check that no
+                // two replicas' runs ever interleave.
+                info!(fencing_token = token, mono_ns = monotonic_ns(), "k8sensus is running sample task.");
             }
         }
     }
-    info!(fencing_token = token, "sample task stopped");
+    info!(
+        fencing_token = token,
+        mono_ns = monotonic_ns(),
+        "sample task stopped"
+    );
 }
 
 #[cfg(test)]

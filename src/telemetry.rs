@@ -26,3 +26,11 @@ pub fn init(format: LogFormat) {
             .init(),
     }
 }
+
+/// The host's monotonic clock (CLOCK_MONOTONIC) in nanoseconds, as every process on the
+/// machine sees it. Log lines about leader work carry it as `mono_ns`, so that a checker can
+/// put several replicas' work on one timeline with no wall-clock adjustments in the way.
+pub fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
+}
