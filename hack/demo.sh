@@ -79,7 +79,7 @@ i=0
 for name in "${REPLICAS[@]}"; do
   prefix="${colors[$i]}[$name]${off} "
   POD_NAME=$name KUBECONFIG=$sa_kubeconfig RUST_LOG=info \
-    setpriv --pdeathsig KILL "$bin" --lease-name "$LEASE" --lease-namespace "$NS" \
+    setpriv --pdeathsig KILL "$bin" --lease-name "$LEASE" --lease-namespace "$NS" --probe-addr 127.0.0.1:0 \
     > >(sed -u "s/^/$prefix/") 2>&1 &
   pid[$name]=$!
   i=$((i + 1))

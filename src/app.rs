@@ -1,7 +1,9 @@
-//! The demo program: connect, campaign, run the sample task while leading, and tell the
-//! story in the logs.
+//! The demo program: connect, campaign, run the sample task while leading, and make the
+//! election visible: logs that tell the story, probes, metrics, Events, the leader label.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -9,7 +11,11 @@ use tracing::{info, warn};
 
 use crate::client::{self, ClientError};
 use crate::config::{Config, IdentitySource};
-use crate::elector::{ApiError, ElectionError, ElectionStatus, LeaderElector};
+use crate::elector::{ApiError, ElectionError, ElectionStatus, LeaderElector, Leadership};
+use crate::events::EventRecorder;
+use crate::leader_label::LeaderLabel;
+use crate::metrics::Metrics;
+use crate::probes::{self, ProbeState};
 use crate::sample_task;
 
 /// Why the program stopped with an error; each message says what to do about it.
@@ -17,6 +23,14 @@ use crate::sample_task;
 pub enum AppError {
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(
+        "cannot serve probes on {addr} (--probe-addr): {source}; pick another address, for example --probe-addr 127.0.0.1:0"
+    )]
+    ProbeAddr {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "{0}; apply rbac.yaml (kubectl apply -f rbac.yaml) to let the k8sensus ServiceAccount get, create and update this lease"
     )]
@@ -35,6 +49,15 @@ impl From<ElectionError> for AppError {
             _ => AppError::Election(e),
         }
     }
+}
+
+/// What the leader's work needs besides its [`Leadership`].
+struct LeaderContext {
+    identity: String,
+    task_period: Duration,
+    status: watch::Receiver<ElectionStatus>,
+    events: EventRecorder,
+    label: Option<LeaderLabel>,
 }
 
 /// Runs until `shutdown` resolves (then stops the work, releases the Lease and returns
@@ -56,30 +79,110 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         "lease metadata: name={} namespace={}", election.lease_name, election.namespace
     );
 
+    // Bind first: a taken port is a configuration error, reported before any API call.
+    let listener = probes::bind(config.probe_addr)
+        .await
+        .map_err(|source| AppError::ProbeAddr {
+            addr: config.probe_addr,
+            source,
+        })?;
     let client = client::connect(election.request_timeout).await?;
-    let elector = LeaderElector::new(client, election).map_err(ElectionError::from)?;
-
+    let metrics = Arc::new(Metrics::new(&election.lease_name));
+    let elector = LeaderElector::with_observer(client.clone(), election.clone(), metrics.clone())
+        .map_err(ElectionError::from)?;
+    let probe_state = Arc::new(ProbeState::new(
+        elector.status(),
+        metrics,
+        election.lease_duration,
+    ));
+    // Two tokens: `stop` starts the shutdown of the election; the probe server stays up until
+    // the election has finished (so /readyz can say "shutting down" meanwhile).
     let stop = CancellationToken::new();
+    let stop_server = CancellationToken::new();
+    let server = tokio::spawn(probes::serve(
+        listener,
+        probe_state.clone(),
+        stop_server.clone(),
+    ));
+
+    let label = config.label_leader_pod.then(|| {
+        LeaderLabel::new(
+            client.clone(),
+            &election.namespace,
+            election.request_timeout,
+        )
+    });
+    if let Some(label) = &label {
+        // A container restarted after a crash finds its pod still labelled: clear it first.
+        label.set(&election.identity, false).await;
+    }
+    let context = Arc::new(LeaderContext {
+        identity: election.identity.clone(),
+        task_period: config.task_period,
+        status: elector.status(),
+        events: EventRecorder::new(
+            client,
+            &election.namespace,
+            &election.lease_name,
+            &election.identity,
+            election.request_timeout,
+        ),
+        label,
+    });
+
     let announcer = tokio::spawn(announce_leaders(
         elector.status(),
-        elector.config().identity.clone(),
+        election.identity.clone(),
     ));
-    let period = config.task_period;
+    probe_state.set_elector_running(true);
     let campaign = elector.run(stop.clone(), move |leadership| {
-        sample_task::run(leadership, period)
+        leader_work(leadership, context.clone())
     });
     tokio::pin!(campaign);
     let result = tokio::select! {
         result = &mut campaign => result,
         _ = shutdown => {
+            probe_state.set_shutting_down();
             stop.cancel();
             campaign.await
         }
     };
+    probe_state.set_elector_running(false);
+    stop_server.cancel();
     announcer.abort();
+    let _ = server.await;
     result?;
     info!("k8sensus stopped");
     Ok(())
+}
+
+/// The leader's work for one term: the sample task, with the Events and the pod label around
+/// it. The elector awaits this whole future before it releases the Lease, so the label is
+/// off and the "stopped leading" Event is written before anyone else can lead.
+async fn leader_work(leadership: Leadership, ctx: Arc<LeaderContext>) {
+    let (lease_uid, previous) = {
+        let status = ctx.status.borrow();
+        (status.lease_uid.clone(), status.previous_leader.clone())
+    };
+    let announce = async {
+        let label = async {
+            if let Some(label) = &ctx.label {
+                // A leader that crashed cannot take its label off: its successor does.
+                if let Some(previous) = &previous {
+                    label.set(previous, false).await;
+                }
+                label.set(&ctx.identity, true).await;
+            }
+        };
+        tokio::join!(ctx.events.record("became leader", lease_uid.clone()), label);
+    };
+    tokio::join!(announce, sample_task::run(leadership, ctx.task_period));
+    let unlabel = async {
+        if let Some(label) = &ctx.label {
+            label.set(&ctx.identity, false).await;
+        }
+    };
+    tokio::join!(ctx.events.record("stopped leading", lease_uid), unlabel);
 }
 
 /// Logs each change of leader, as the walkthrough's OnNewLeader callback does.

@@ -1,20 +1,66 @@
 //! The command line, exactly as typed: flags, environment variables and defaults.
 //! Rules that relate one flag to another live in [`crate::config`].
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Kubernetes Lease leader election, written to be read.
 ///
 /// Run several replicas with the same --lease-name: exactly one becomes the leader and runs a
 /// sample task every --task-period; when it stops or dies, another takes over.
 #[derive(Debug, Parser)]
-#[command(name = "k8sensus", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    name = "k8sensus",
+    version,
+    about,
+    long_about = None,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
-    /// Name of the coordination.k8s.io/v1 Lease that all replicas compete for.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the Lease: holder, time since the last renewal, time until expiry, transitions.
+    Status(StatusArgs),
+}
+
+/// `k8sensus status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Name of the Lease.
     #[arg(long, env = "LEASE_NAME", value_name = "NAME")]
     pub lease_name: String,
+
+    /// Namespace of the Lease.
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        value_name = "NAMESPACE",
+        default_value = "default"
+    )]
+    pub lease_namespace: String,
+
+    /// Keep watching: a line per change, with the leaderless gap at each handover.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// Running an elector replica (the default, without a subcommand).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Name of the coordination.k8s.io/v1 Lease that all replicas compete for.
+    #[arg(long, env = "LEASE_NAME", value_name = "NAME", required = true)]
+    pub lease_name: Option<String>,
 
     /// Namespace of the Lease. In a pod, set POD_NAMESPACE from the downward API.
     #[arg(
@@ -53,6 +99,16 @@ pub struct Cli {
     #[arg(long)]
     pub exit_on_lost: bool,
 
+    /// Address for /healthz, /readyz and /metrics. ":8080" means every interface; use
+    /// 127.0.0.1:0 for any free local port (the chosen port is logged).
+    #[arg(long, value_name = "ADDR", default_value = ":8080", value_parser = parse_addr)]
+    pub probe_addr: SocketAddr,
+
+    /// Label this replica's pod k8sensus.io/role=leader while it leads (POD_NAME must be the
+    /// pod's name, in the Lease's namespace).
+    #[arg(long)]
+    pub label_leader_pod: bool,
+
     /// Log format on stderr. The level is set with RUST_LOG (default: info).
     #[arg(long, env = "LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Plain)]
     pub log_format: LogFormat,
@@ -65,6 +121,17 @@ pub enum LogFormat {
     Plain,
     /// One JSON object per event, for log collectors.
     Json,
+}
+
+/// Parses "127.0.0.1:8080", "[::1]:8080", or ":8080" (every IPv4 interface, as in Go).
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_string()
+    };
+    full.parse()
+        .map_err(|_| format!("{text:?} is not HOST:PORT (for example :8080 or 127.0.0.1:0)"))
 }
 
 /// Parses "15s", "1500ms", "2m". A bare number is refused: is "2" seconds or milliseconds?
@@ -81,6 +148,17 @@ mod tests {
     #[test]
     fn definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    /// ":8080" is every interface, as in Go; a missing port is an error.
+    #[test]
+    fn probe_addresses() {
+        assert_eq!(parse_addr(":8080").unwrap().to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            parse_addr("127.0.0.1:0").unwrap().to_string(),
+            "127.0.0.1:0"
+        );
+        assert!(parse_addr("localhost").is_err());
     }
 
     /// Durations need a unit.

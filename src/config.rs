@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::cli::{Cli, LogFormat};
+use std::net::SocketAddr;
+
+use crate::cli::{LogFormat, RunArgs};
 use crate::elector::{AfterLoss, ConfigError, ElectionConfig, TimingField, Timings};
 
 /// Everything the program needs, checked.
@@ -15,6 +17,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Where the identity came from, so the program can warn about a weak one.
     pub identity_source: IdentitySource,
+    /// Where /healthz, /readyz and /metrics are served.
+    pub probe_addr: SocketAddr,
+    /// Whether the leader labels its own pod.
+    pub label_leader_pod: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,11 +52,14 @@ impl Config {
     /// Checks the command line. `hostname` is asked only when neither `--identity` nor
     /// `POD_NAME` is set.
     pub fn from_cli(
-        cli: Cli,
+        cli: RunArgs,
         hostname: impl FnOnce() -> Option<String>,
     ) -> Result<Self, UsageError> {
-        check_dns1123_subdomain(&cli.lease_name)
-            .map_err(|m| UsageError::new("--lease-name", format!("{:?} {m}", cli.lease_name)))?;
+        let lease_name = cli
+            .lease_name
+            .ok_or_else(|| UsageError::new("--lease-name", "is required (or set LEASE_NAME)"))?;
+        check_dns1123_subdomain(&lease_name)
+            .map_err(|m| UsageError::new("--lease-name", format!("{lease_name:?} {m}")))?;
         check_dns1123_label(&cli.lease_namespace).map_err(|m| {
             UsageError::new(
                 "--lease-namespace",
@@ -101,8 +110,8 @@ impl Config {
             return Err(UsageError::new("--task-period", "must be greater than 0"));
         }
 
-        let mut election = ElectionConfig::new(cli.lease_name, cli.lease_namespace, identity)
-            .with_timings(timings);
+        let mut election =
+            ElectionConfig::new(lease_name, cli.lease_namespace, identity).with_timings(timings);
         election.after_loss = if cli.exit_on_lost {
             AfterLoss::Return
         } else {
@@ -113,6 +122,8 @@ impl Config {
             task_period: cli.task_period,
             log_format: cli.log_format,
             identity_source,
+            probe_addr: cli.probe_addr,
+            label_leader_pod: cli.label_leader_pod,
         })
     }
 }
@@ -164,12 +175,13 @@ fn check_label_chars(part: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Cli;
     use clap::Parser;
 
-    fn parse(args: &[&str]) -> Cli {
+    fn parse(args: &[&str]) -> RunArgs {
         let mut argv = vec!["k8sensus"];
         argv.extend_from_slice(args);
-        Cli::try_parse_from(argv).expect("parses")
+        Cli::try_parse_from(argv).expect("parses").run
     }
 
     fn config(args: &[&str]) -> Result<Config, UsageError> {

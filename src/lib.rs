@@ -10,6 +10,10 @@
 //! - [`telemetry`]: plain or JSON logs.
 //! - [`shutdown`]: SIGTERM and SIGINT.
 //! - [`sample_task`]: the leader's work in this demo.
+//! - [`probes`]: `/healthz`, `/readyz` and `/metrics` over HTTP; [`metrics`] fills the last.
+//! - [`events`]: Kubernetes Events on the Lease ("X became leader").
+//! - [`leader_label`]: the optional `k8sensus.io/role=leader` label on the leader's pod.
+//! - [`status`]: the `k8sensus status` command.
 //! - [`app`]: the program that ties them together.
 
 pub mod app;
@@ -17,6 +21,11 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod elector;
+pub mod events;
+pub mod leader_label;
+pub mod metrics;
+pub mod probes;
 pub mod sample_task;
 pub mod shutdown;
+pub mod status;
 pub mod telemetry;

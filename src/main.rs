@@ -3,31 +3,62 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use k8sensus::{app, cli::Cli, config::Config, shutdown, telemetry};
+use k8sensus::cli::{Cli, Command, LogFormat};
+use k8sensus::config::{self, Config};
+use k8sensus::{app, shutdown, status, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse(); // prints usage errors itself and exits with status 2
-    telemetry::init(cli.log_format);
-    let config = match Config::from_cli(cli, || gethostname::gethostname().into_string().ok()) {
+    if let Some(Command::Status(args)) = cli.command {
+        telemetry::init(LogFormat::Plain);
+        let names = config::check_dns1123_subdomain(&args.lease_name)
+            .map_err(|m| format!("invalid value for --lease-name: {:?} {m}", args.lease_name))
+            .and_then(|()| {
+                config::check_dns1123_label(&args.lease_namespace).map_err(|m| {
+                    format!(
+                        "invalid value for --lease-namespace: {:?} {m}",
+                        args.lease_namespace
+                    )
+                })
+            });
+        if let Err(e) = names {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        return finish(block_on(async {
+            status::run(&args.lease_namespace, &args.lease_name, args.watch)
+                .await
+                .map_err(|e| e.to_string())
+        }));
+    }
+
+    telemetry::init(cli.run.log_format);
+    let config = match Config::from_cli(cli.run, || gethostname::gethostname().into_string().ok()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    // One thread is plenty for one Lease, and keeps the footprint small.
+    finish(block_on(async {
+        let stop =
+            shutdown::on_signals().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        app::run(config, stop.cancelled_owned())
+            .await
+            .map_err(|e| e.to_string())
+    }))
+}
+
+/// One thread is plenty for one Lease, and keeps the footprint small.
+fn block_on(work: impl Future<Output = Result<(), String>>) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build();
-    let result = runtime.map_err(|e| e.to_string()).and_then(|rt| {
-        rt.block_on(async {
-            let stop = shutdown::on_signals()
-                .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-            app::run(config, stop.cancelled_owned())
-                .await
-                .map_err(|e| e.to_string())
-        })
-    });
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(work)
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

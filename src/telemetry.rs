@@ -7,12 +7,18 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::LogFormat;
 
 /// Installs the global subscriber. Logs go to stderr. RUST_LOG picks the level (default
-/// `info`). kube's HTTP trace is off by default: it logs every failed request at ERROR even
-/// when the elector retries it, and the elector already logs each failure with its context.
-/// `RUST_LOG=info,kube_client=debug` turns it on.
+/// `info`). kube's HTTP trace is off unless RUST_LOG names it: it logs every failed request
+/// at ERROR even when the elector retries it, and the elector already logs each failure with
+/// its context. `RUST_LOG=info,kube_client=debug` turns it on.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,kube=off,kube_client=off"));
+    let mut spec = std::env::var("RUST_LOG").unwrap_or_default();
+    if spec.trim().is_empty() {
+        spec = "info".into();
+    }
+    if !spec.contains("kube") {
+        spec.push_str(",kube=off,kube_client=off");
+    }
+    let filter = EnvFilter::builder().parse_lossy(spec);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -225,7 +225,14 @@ fn empty_pod_name_is_refused() {
 fn valid_input_does_reach_the_api_server() {
     let wire = Tripwire::new("valid");
     let mut child = Command::new(BIN)
-        .args(["--lease-name", "k8sensus-lease", "--identity", "pod-a"])
+        .args([
+            "--lease-name",
+            "k8sensus-lease",
+            "--identity",
+            "pod-a",
+            "--probe-addr",
+            "127.0.0.1:0",
+        ])
         .env_clear()
         .env("KUBECONFIG", &wire.kubeconfig)
         .stdin(Stdio::null())
@@ -251,10 +258,17 @@ fn valid_input_does_reach_the_api_server() {
 #[test]
 fn no_cluster_config_is_one_clear_error() {
     let mut cmd = Command::new(BIN);
-    cmd.args(["--lease-name", "l", "--identity", "a"])
-        .env_clear()
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .env("HOME", "/nonexistent");
+    cmd.args([
+        "--lease-name",
+        "l",
+        "--identity",
+        "a",
+        "--probe-addr",
+        "127.0.0.1:0",
+    ])
+    .env_clear()
+    .env("KUBECONFIG", "/nonexistent/kubeconfig")
+    .env("HOME", "/nonexistent");
     let out = run_with_timeout(cmd, Duration::from_secs(20));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

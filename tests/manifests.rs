@@ -28,8 +28,9 @@ async fn manifests_pass_server_side_dry_run() {
 }
 
 /// After rbac.yaml is applied, the ServiceAccount may get, create, update and watch its Lease,
-/// and nothing else: not delete it, not touch another Lease's name, not read pods or secrets,
-/// not read Leases in another namespace. Asked with the ServiceAccount's own token.
+/// create Events and patch pods (for the leader label), and nothing else: not delete the
+/// Lease, not touch another Lease's name, not read or list pods, not read secrets, not read
+/// Leases in another namespace. Asked with the ServiceAccount's own token.
 #[tokio::test]
 async fn rbac_grants_exactly_what_the_elector_needs() {
     let ns = TestNamespace::new("rbac");

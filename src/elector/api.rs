@@ -11,6 +11,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 
+use super::observer::Observer;
+
 /// The Lease API for one named Lease.
 ///
 /// Every call is bounded by a timeout. kube's client speaks HTTP/1.1, so a request we give up
@@ -25,6 +27,7 @@ pub(crate) struct LeaseApi {
     /// Whether any call has succeeded yet: see [`classify`] for why a refusal means something
     /// different before and after.
     accepted_once: Arc<AtomicBool>,
+    observer: Arc<dyn Observer>,
 }
 
 /// What went wrong with one call. [`ApiError::is_fatal`] tells whether retrying can help.
@@ -122,13 +125,20 @@ impl ApiError {
 }
 
 impl LeaseApi {
-    pub(crate) fn new(client: Client, namespace: &str, name: &str, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+        observer: Arc<dyn Observer>,
+    ) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_string(),
             namespace: namespace.to_string(),
             timeout,
             accepted_once: Arc::new(AtomicBool::new(false)),
+            observer,
         }
     }
 
@@ -197,13 +207,19 @@ impl LeaseApi {
                 self.accepted_once.store(true, Ordering::Relaxed);
                 Ok(value)
             }
-            Ok(Err(error)) => Err(self.classify(verb, error)),
-            Err(_) => Err(ApiError::Timeout {
+            Ok(Err(error)) => Err(self.report(self.classify(verb, error))),
+            Err(_) => Err(self.report(ApiError::Timeout {
                 verb,
                 lease: self.lease_ref(),
                 after: timeout,
-            }),
+            })),
         }
+    }
+
+    fn report(&self, error: ApiError) -> ApiError {
+        let (verb, kind) = error.kind();
+        self.observer.api_error(verb, kind);
+        error
     }
 
     /// Sorts a kube error into the cases the election loop treats differently.

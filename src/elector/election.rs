@@ -3,6 +3,7 @@
 //! the I/O and the waiting.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -21,6 +22,7 @@ use tracing::{debug, error, info, warn};
 use super::api::{ApiError, LeaseApi};
 use super::config::{AfterLoss, ConfigError, ElectionConfig};
 use super::leadership::Leadership;
+use super::observer::{NoObserver, Observer};
 use super::record::LeaseRecord;
 use super::rules::{self, Observation, Verdict};
 
@@ -29,6 +31,7 @@ pub struct LeaderElector {
     config: ElectionConfig,
     leases: LeaseApi,
     status: watch::Sender<ElectionStatus>,
+    observer: Arc<dyn Observer>,
 }
 
 /// What the elector knows right now, for logs, probes and metrics.
@@ -42,6 +45,10 @@ pub struct ElectionStatus {
     pub transitions: i32,
     /// When our last renewal succeeded (monotonic), while we lead.
     pub last_renewal: Option<Instant>,
+    /// The Lease's uid, once seen (Events refer to the Lease by it).
+    pub lease_uid: Option<String>,
+    /// While we lead: who held the Lease before we took it, if anyone.
+    pub previous_leader: Option<String>,
 }
 
 /// Why `run` stopped with an error.
@@ -79,7 +86,11 @@ enum StepDown {
 enum Attempt {
     /// We hold the Lease. `started` is when the winning write was sent: the term's deadline
     /// counts from there, because a standby may have started counting from that instant.
-    Acquired { lease: Box<Lease>, started: Instant },
+    Acquired {
+        lease: Box<Lease>,
+        started: Instant,
+        previous: Option<String>,
+    },
     /// Someone else holds a live lease (this one) until `until` (our clock).
     Standby { lease: Box<Lease>, until: Instant },
     /// Our write lost to another replica's (409). The next read shows who won.
@@ -89,17 +100,28 @@ enum Attempt {
 impl LeaderElector {
     /// An elector for `config`, using `client` for the Lease API. Checks the settings first.
     pub fn new(client: Client, config: ElectionConfig) -> Result<Self, ConfigError> {
+        Self::with_observer(client, config, Arc::new(NoObserver))
+    }
+
+    /// Like [`LeaderElector::new`], reporting renewals and API errors to `observer`.
+    pub fn with_observer(
+        client: Client,
+        config: ElectionConfig,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let leases = LeaseApi::new(
             client,
             &config.namespace,
             &config.lease_name,
             config.request_timeout,
+            observer.clone(),
         );
         Ok(Self {
             config,
             leases,
             status: watch::Sender::new(ElectionStatus::default()),
+            observer,
         })
     }
 
@@ -134,10 +156,15 @@ impl LeaderElector {
     {
         let mut observation: Option<Observation> = None;
         loop {
-            let Some((lease, started)) = self.campaign(&shutdown, &mut observation).await? else {
+            let Some((lease, started, previous)) =
+                self.campaign(&shutdown, &mut observation).await?
+            else {
                 return Ok(());
             };
-            match self.lead(lease, started, &shutdown, &mut work).await? {
+            match self
+                .lead(lease, started, previous, &shutdown, &mut work)
+                .await?
+            {
                 StepDownOutcome::Shutdown => return Ok(()),
                 StepDownOutcome::Lost if self.config.after_loss == AfterLoss::Return => {
                     return Err(ElectionError::LeadershipLost {
@@ -166,7 +193,7 @@ impl LeaderElector {
         &self,
         shutdown: &CancellationToken,
         observation: &mut Option<Observation>,
-    ) -> Result<Option<(Lease, Instant)>, ElectionError> {
+    ) -> Result<Option<(Lease, Instant, Option<String>)>, ElectionError> {
         let lease_ref = self.config.lease_ref();
         info!(lease = %lease_ref, identity = %self.config.identity, "attempting to acquire leader lease {lease_ref}...");
         let mut failures = 0u32;
@@ -188,7 +215,11 @@ impl LeaderElector {
                 },
             };
             let wait = match attempt {
-                Ok(Attempt::Acquired { lease, started }) => return Ok(Some((*lease, started))),
+                Ok(Attempt::Acquired {
+                    lease,
+                    started,
+                    previous,
+                }) => return Ok(Some((*lease, started, previous))),
                 Ok(Attempt::Standby { lease, until }) => {
                     failures = 0;
                     races_lost = 0;
@@ -271,6 +302,10 @@ impl LeaderElector {
             }
             Verdict::Free | Verdict::Ours => {}
         }
+        let previous = record
+            .holder()
+            .filter(|holder| *holder != self.config.identity)
+            .map(str::to_string);
         let mut next = current;
         rules::claim(
             &record,
@@ -290,6 +325,7 @@ impl LeaderElector {
                 Ok(Attempt::Acquired {
                     lease: Box::new(lease),
                     started,
+                    previous,
                 })
             }
             // Someone wrote between the version we judged and our write, or deleted the Lease.
@@ -395,6 +431,7 @@ impl LeaderElector {
                 Ok(Attempt::Acquired {
                     lease: Box::new(lease),
                     started,
+                    previous: None,
                 })
             }
             Err(ApiError::Conflict { .. }) => Ok(Attempt::LostRace),
@@ -413,6 +450,7 @@ impl LeaderElector {
         &self,
         lease: Lease,
         started: Instant,
+        previous: Option<String>,
         shutdown: &CancellationToken,
         work: &mut W,
     ) -> Result<StepDownOutcome, ElectionError>
@@ -430,6 +468,8 @@ impl LeaderElector {
             s.leading = true;
             s.transitions = record.transitions;
             s.last_renewal = Some(started);
+            s.lease_uid = lease.metadata.uid.clone();
+            s.previous_leader = previous;
         });
 
         let mut cached = lease;
@@ -460,6 +500,7 @@ impl LeaderElector {
                 }),
                 (attempt_started, result) = renewal => match result {
                     Ok(()) => {
+                        self.observer.renewed(attempt_started.elapsed());
                         term.extend_to(attempt_started + self.config.renew_deadline);
                         self.status.send_modify(|s| s.last_renewal = Some(attempt_started));
                         next_renewal = attempt_started + self.config.retry_period;
@@ -540,6 +581,7 @@ impl LeaderElector {
             Err(e) => return Err(RenewError::Api(e)),
         }
         debug!(lease = %self.config.lease_ref(), "fast-path renewal conflicted; reading the lease");
+        self.observer.slow_path();
         let Some(current) = self.leases.get().await.map_err(RenewError::Api)? else {
             return Err(RenewError::Lost("the lease was deleted".to_string()));
         };
@@ -679,6 +721,7 @@ impl LeaderElector {
         self.status.send_modify(|s| {
             s.leading = false;
             s.last_renewal = None;
+            s.previous_leader = None;
         });
     }
 }

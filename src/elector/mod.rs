@@ -10,6 +10,7 @@
 //!   to write when taking, renewing or releasing it.
 //! - `api`: the get / create / update calls, each with a timeout.
 //! - [`leadership`]: the handle the leader's work holds for one term.
+//! - [`observer`]: a hook for metrics: renewals, their latency, API errors.
 //! - `election`: the loop that ties them together: campaign, lead, step down, repeat.
 //!
 //! # The algorithm in one paragraph
@@ -24,6 +25,7 @@
 
 pub mod config;
 pub mod leadership;
+pub mod observer;
 pub mod record;
 pub mod rules;
 
@@ -34,3 +36,4 @@ pub use api::{ApiError, Verb};
 pub use config::{AfterLoss, ConfigError, ElectionConfig, TimingField, Timings};
 pub use election::{ElectionError, ElectionStatus, LeaderElector};
 pub use leadership::Leadership;
+pub use observer::{ErrorKind, NoObserver, Observer};

@@ -379,6 +379,8 @@ impl Replica {
             .arg(format!("--lease-namespace={namespace}"))
             .args(timings.flags())
             .arg("--task-period=1s")
+            // Replicas share one host: each takes a free port for its probes.
+            .arg("--probe-addr=127.0.0.1:0")
             .args(extra)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -435,6 +437,13 @@ impl Replica {
             .into_iter()
             .filter(|l| l.message().contains(text))
             .collect()
+    }
+
+    /// The address its /healthz, /readyz and /metrics are served on, once logged.
+    pub fn probe_addr(&self) -> Option<String> {
+        self.logs()
+            .iter()
+            .find_map(|l| l.json["probe_addr"].as_str().map(str::to_string))
     }
 
     /// Whether the replica's own logs say it leads right now: its last "successfully acquired"
@@ -539,6 +548,21 @@ pub async fn wait_for_leader(ns: &TestNamespace, replicas: &[Replica], timeout: 
             ns.lease().await.and_then(|l| l.spec)
         ),
     }
+}
+
+/// A plain HTTP/1.0 GET against a replica's probe address: (status code, body).
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
+    Some((code, body))
 }
 
 /// Fails if any replica's output shows a panic.

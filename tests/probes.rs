@@ -1,0 +1,113 @@
+//! Probes and metrics while the API server is gone. Its own test binary, because it stops
+//! the API server.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn master_status(addr: &str) -> Option<f64> {
+    let (_, body) = http_get(addr, "/metrics")?;
+    let line = body.lines().find(|l| {
+        l.starts_with(&format!(
+            "leader_election_master_status{{name=\"{LEASE}\"}}"
+        ))
+    })?;
+    line.rsplit_once(' ')?.1.parse().ok()
+}
+
+fn api_errors(addr: &str) -> f64 {
+    let Some((_, body)) = http_get(addr, "/metrics") else {
+        return 0.0;
+    };
+    body.lines()
+        .filter(|l| l.starts_with("k8sensus_api_errors_total"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// 1. SIGTERM to a leader while the API server is gone: it stops its work and tries to
+///    release until the renew deadline; meanwhile /readyz answers 503 "shutting down" and
+///    /healthz stays 200; then it exits 0.
+/// 2. A leader cut off from the API server steps down at its renew deadline: the leader gauge
+///    drops to 0, API errors are counted, and /healthz stays 200 (a cut-off leader is not
+///    wedged, and a restart would not bring the network back).
+#[tokio::test]
+async fn probes_and_metrics_while_the_api_server_is_gone() {
+    let t = Timings::SHORT;
+    let ns = TestNamespace::new("probes");
+    let mut replicas: Vec<Replica> = ["pod-a", "pod-b", "pod-c"]
+        .iter()
+        .map(|n| ns.replica(n, t, &[]))
+        .collect();
+    let first = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let addr = replicas[first].probe_addr().expect("probe address logged");
+    assert_eq!(master_status(&addr), Some(1.0));
+
+    // 1. Shutdown with nowhere to release to.
+    ns.cp.command("kill-apiserver");
+    replicas[first].signal("TERM");
+    let sent = Instant::now();
+    let mut unready = 0;
+    let mut healthy_while_unready = true;
+    while sent.elapsed() < t.renew_deadline + Duration::from_secs(3) {
+        match http_get(&addr, "/readyz") {
+            Some((503, body)) => {
+                assert!(body.contains("shutting down"), "{body}");
+                unready += 1;
+                healthy_while_unready &= http_get(&addr, "/healthz").map(|(c, _)| c) == Some(200);
+            }
+            Some(_) => {}
+            None => break, // the listener is gone: the process is exiting
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        unready > 0,
+        "/readyz never answered 503 while shutting down"
+    );
+    assert!(
+        healthy_while_unready,
+        "/healthz must stay 200 while shutting down"
+    );
+    let status = replicas[first]
+        .wait_exit(Duration::from_secs(10))
+        .expect("it exits");
+    assert_eq!(status.code(), Some(0));
+
+    // 2. A new leader, then the API server goes away again.
+    ns.cp.command("start-apiserver");
+    let first_name = replicas[first].name.clone();
+    let second = wait_for(Duration::from_secs(30), || async {
+        let holder = ns.holder().await.filter(|h| *h != first_name)?;
+        replicas.iter().position(|r| r.name == holder)
+    })
+    .await
+    .expect("another replica leads once the API server is back");
+    let addr = replicas[second].probe_addr().expect("probe address logged");
+    wait_for(Duration::from_secs(5), || async {
+        (master_status(&addr) == Some(1.0)).then_some(())
+    })
+    .await
+    .expect("the new leader's gauge is 1");
+    let errors_before = api_errors(&addr);
+    ns.cp.command("kill-apiserver");
+    let dropped = wait_for(t.renew_deadline + Duration::from_secs(2), || async {
+        (master_status(&addr) == Some(0.0)).then_some(())
+    })
+    .await;
+    assert!(
+        dropped.is_some(),
+        "the leader gauge did not drop within the renew deadline"
+    );
+    assert!(
+        api_errors(&addr) > errors_before,
+        "failed renewals are counted"
+    );
+    assert_eq!(http_get(&addr, "/healthz").map(|(c, _)| c), Some(200));
+    assert_eq!(http_get(&addr, "/readyz").map(|(c, _)| c), Some(200));
+    ns.cp.command("start-apiserver");
+    assert_no_panics(&replicas);
+}

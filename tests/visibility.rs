@@ -1,0 +1,233 @@
+//! Leadership made visible, against a real kube-apiserver: probes, Prometheus metrics,
+//! Events on the Lease, the leader label on pods, and `k8sensus status`.
+//! (The probes while the API server is gone are in tests/probes.rs, a binary of its own.)
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams, PostParams};
+use support::*;
+
+const LABEL: &str = "k8sensus.io/role";
+
+/// Creates Pod objects named like the replicas, so the leader label has pods to go on (there
+/// is no kubelet: they stay Pending, but they are real objects).
+async fn create_pods(ns: &TestNamespace, names: &[&str]) -> Api<Pod> {
+    let pods: Api<Pod> = Api::namespaced(ns.cp.admin_client().await, &ns.name);
+    for name in names {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name },
+            "spec": {
+                "serviceAccountName": "k8sensus",
+                "automountServiceAccountToken": false,
+                "containers": [{ "name": "k8sensus", "image": "k8sensus:0.1.0" }]
+            }
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("create pod");
+    }
+    pods
+}
+
+async fn role_of(pods: &Api<Pod>, name: &str) -> Option<String> {
+    pods.get(name)
+        .await
+        .ok()?
+        .metadata
+        .labels?
+        .get(LABEL)
+        .cloned()
+}
+
+/// Every sample line of the exposition: `name{labels} value`, value a number.
+fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        let bare = name.split('{').next().unwrap();
+        assert!(
+            bare.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        if name.contains('{') {
+            assert!(name.ends_with('}'), "bad labels in {line:?}");
+        }
+        samples.push((name.to_string(), value));
+    }
+    assert!(
+        text.trim_end().ends_with("# EOF"),
+        "the exposition must end with # EOF"
+    );
+    samples
+}
+
+fn sample(samples: &[(String, f64)], name: &str) -> Option<f64> {
+    samples.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+}
+
+/// Probes answer, /metrics parses and shows who leads, Events appear on the Lease (in
+/// `kubectl describe lease` too), the leader label moves on failover (a crash included),
+/// and `k8sensus status` prints the holder and, watching, the handover with its gap.
+#[tokio::test]
+async fn leadership_is_visible_to_kubernetes_and_people() {
+    let ns = TestNamespace::new("visible");
+    let names = ["pod-a", "pod-b", "pod-c"];
+    let pods = create_pods(&ns, &names).await;
+    let mut watch_status = Command::new(BIN)
+        .args([
+            "status",
+            "--watch",
+            "--lease-name",
+            LEASE,
+            "--lease-namespace",
+            &ns.name,
+        ])
+        .env("KUBECONFIG", &ns.cp.kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut replicas: Vec<Replica> = names
+        .iter()
+        .map(|n| ns.replica(n, Timings::SHORT, &["--label-leader-pod"]))
+        .collect();
+    let leader = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
+    let leader_name = replicas[leader].name.clone();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Probes and metrics.
+    for (i, r) in replicas.iter().enumerate() {
+        let addr = r.probe_addr().expect("the probe address is logged");
+        assert_eq!(
+            http_get(&addr, "/readyz").map(|(c, _)| c),
+            Some(200),
+            "{} /readyz",
+            r.name
+        );
+        assert_eq!(
+            http_get(&addr, "/healthz").map(|(c, _)| c),
+            Some(200),
+            "{} /healthz",
+            r.name
+        );
+        let (code, body) = http_get(&addr, "/metrics").expect("/metrics answers");
+        assert_eq!(code, 200);
+        let samples = parse_prometheus(&body);
+        let master = sample(
+            &samples,
+            &format!("leader_election_master_status{{name=\"{LEASE}\"}}"),
+        );
+        assert_eq!(
+            master,
+            Some(if i == leader { 1.0 } else { 0.0 }),
+            "{}:\n{body}",
+            r.name
+        );
+        if i == leader {
+            assert_eq!(
+                sample(
+                    &samples,
+                    &format!("k8sensus_fencing_token{{name=\"{LEASE}\"}}")
+                ),
+                Some(0.0)
+            );
+            assert!(
+                sample(&samples, "k8sensus_renew_duration_seconds_count").unwrap_or(0.0) >= 2.0,
+                "{body}"
+            );
+        }
+    }
+
+    // Events on the Lease, as kubectl shows them.
+    let events: Api<Event> = Api::namespaced(ns.cp.admin_client().await, &ns.name);
+    let became = format!("{leader_name} became leader");
+    let found = wait_for(Duration::from_secs(10), || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.message.as_deref() == Some(became.as_str()))
+    })
+    .await
+    .expect("an Event says who became leader");
+    assert_eq!(found.reason.as_deref(), Some("LeaderElection"));
+    assert_eq!(found.involved_object.kind.as_deref(), Some("Lease"));
+    let describe = ns
+        .cp
+        .kubectl_ok(&["describe", "lease", LEASE, "-n", &ns.name]);
+    assert!(
+        describe.contains(&became),
+        "kubectl describe lease lacks the Event:\n{describe}"
+    );
+
+    // The label is on the leader's pod only.
+    for name in names {
+        let expected = (name == leader_name).then(|| "leader".to_string());
+        assert_eq!(role_of(&pods, name).await, expected, "label on {name}");
+    }
+
+    // `status` shows the holder.
+    let out = Command::new(BIN)
+        .args([
+            "status",
+            "--lease-name",
+            LEASE,
+            "--lease-namespace",
+            &ns.name,
+        ])
+        .env("KUBECONFIG", &ns.cp.kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("holder       {leader_name}")),
+        "{text}"
+    );
+    assert!(text.contains("transitions  0"), "{text}");
+
+    // Crash the leader: the label moves, and the new leader clears the old pod's label.
+    replicas[leader].kill9();
+    let new_name = wait_for(Timings::SHORT.crash_failover_bound(), || async {
+        ns.holder().await.filter(|h| *h != leader_name)
+    })
+    .await
+    .expect("a standby takes over");
+    let moved = wait_for(Duration::from_secs(10), || async {
+        let new = role_of(&pods, &new_name).await;
+        let old = role_of(&pods, &leader_name).await;
+        (new.as_deref() == Some("leader") && old.is_none()).then_some(())
+    })
+    .await;
+    assert!(
+        moved.is_some(),
+        "the leader label did not move from {leader_name} to {new_name}"
+    );
+
+    // `status --watch` printed the handover with its leaderless gap.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = watch_status.kill();
+    let out = watch_status.wait_with_output().unwrap();
+    let watched = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        watched.lines().any(
+            |l| l.contains(&format!("{new_name} took over from {leader_name}"))
+                && l.contains("leaderless for")
+        ),
+        "status --watch did not report the handover:\n{watched}"
+    );
+    assert_no_panics(&replicas);
+}
