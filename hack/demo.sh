@@ -4,7 +4,8 @@
 # 1. builds k8sensus and starts a real control plane (etcd + kube-apiserver, local processes);
 # 2. applies rbac.yaml and mints a token for the k8sensus ServiceAccount;
 # 3. runs three replicas with that token, their logs interleaved and prefixed;
-# 4. shows the Lease, kills the leader with kill -9, and shows another replica take over;
+# 4. shows the Lease (kubectl and `k8sensus status`) and who carries the leader label, kills
+#    the leader with kill -9, and shows another replica take over and the label move;
 # 5. stops the rest with SIGTERM (they release the Lease) and tears everything down.
 #
 # It uses the walkthrough's timings (15 s / 10 s / 2 s), so the takeover after kill -9 takes
@@ -26,6 +27,7 @@ declare -A pid
 cleanup() {
   trap - EXIT INT TERM
   for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null || true; done
+  [ -n "${status_pid:-}" ] && kill "$status_pid" 2>/dev/null || true
   if [ -n "${CP_PID:-}" ]; then
     exec {CP[1]}>&- 2>/dev/null || true   # closing the runner's stdin stops etcd and kube-apiserver
     wait "$CP_PID" 2>/dev/null || true
@@ -74,12 +76,32 @@ current-context: k8sensus
 KUBECONFIG
 note "the replicas use a token of the k8sensus ServiceAccount: exactly the rights rbac.yaml grants"
 
+say "creating Pod objects named like the replicas, for the leader label to go on"
+note "no kubelet runs them (they stay Pending); the replicas run as local processes with those names"
+for name in "${REPLICAS[@]}"; do
+  k apply -f - >/dev/null <<POD
+apiVersion: v1
+kind: Pod
+metadata: {name: $name, namespace: $NS, labels: {app.kubernetes.io/name: k8sensus}}
+spec:
+  serviceAccountName: k8sensus
+  automountServiceAccountToken: false
+  containers: [{name: k8sensus, image: "k8sensus:0.1.0"}]
+POD
+done
+k get pods -n "$NS" -L k8sensus.io/role
+
+say "k8sensus status --watch: a line per change of the Lease"
+KUBECONFIG=$admin "$bin" status --watch --lease-name "$LEASE" --lease-namespace "$NS" \
+  > >(grep --line-buffered -v ' renewed (' | sed -u "s/^/${bold}[status]${off} /") 2>/dev/null &
+status_pid=$!
+
 say "starting three replicas: ${REPLICAS[*]}"
 i=0
 for name in "${REPLICAS[@]}"; do
   prefix="${colors[$i]}[$name]${off} "
   POD_NAME=$name KUBECONFIG=$sa_kubeconfig RUST_LOG=info \
-    setpriv --pdeathsig KILL "$bin" --lease-name "$LEASE" --lease-namespace "$NS" --probe-addr 127.0.0.1:0 \
+    setpriv --pdeathsig KILL "$bin" --lease-name "$LEASE" --lease-namespace "$NS" --probe-addr 127.0.0.1:0 --label-leader-pod \
     > >(sed -u "s/^/$prefix/") 2>&1 &
   pid[$name]=$!
   i=$((i + 1))
@@ -97,14 +119,20 @@ wait_for_holder_other_than() {
 }
 show_lease() {
   k get lease "$LEASE" -n "$NS" -o wide
-  k get lease "$LEASE" -n "$NS" -o custom-columns='HOLDER:.spec.holderIdentity,TRANSITIONS:.spec.leaseTransitions,DURATION:.spec.leaseDurationSeconds,ACQUIRED:.spec.acquireTime,RENEWED:.spec.renewTime'
+  printf '%s$ k8sensus status --lease-name %s%s\n' "$dim" "$LEASE" "$off"
+  KUBECONFIG=$admin "$bin" status --lease-name "$LEASE" --lease-namespace "$NS"
+}
+show_pods() {
+  printf '%s$ kubectl get pods -L k8sensus.io/role%s\n' "$dim" "$off"
+  k get pods -n "$NS" -L k8sensus.io/role
 }
 
 leader=$(wait_for_holder_other_than "") || { echo "no leader was elected within 60 s" >&2; exit 1; }
 sleep 1
 say "kubectl get lease -o wide: $leader holds the Lease"
 show_lease
-note "only $leader runs the sample task, every 10 s; the others stand by and re-read the Lease every 2 to 4.4 s"
+show_pods
+note "only $leader runs the sample task, every 10 s; the others stand by, watching the Lease"
 sleep 11
 
 say "kill -9 $leader: a crash, so nothing releases the Lease"
@@ -114,8 +142,11 @@ unset "pid[$leader]"
 killed_at=$SECONDS
 new=$(wait_for_holder_other_than "$leader") || { echo "no takeover within 60 s" >&2; exit 1; }
 sleep 1
+sleep 1
 say "$new took over about $((SECONDS - killed_at)) s after the kill"
 show_lease
+show_pods
+note "the label moved: $new labelled its own pod and cleared the one $leader could not clear"
 note "leaseTransitions went up by one: it is the fencing token of $new's term"
 sleep 3
 

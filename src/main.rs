@@ -10,7 +10,7 @@ use k8sensus::{app, shutdown, status, telemetry};
 fn main() -> ExitCode {
     let cli = Cli::parse(); // prints usage errors itself and exits with status 2
     if let Some(Command::Status(args)) = cli.command {
-        telemetry::init(LogFormat::Plain);
+        telemetry::init(LogFormat::Plain, "warn");
         let names = config::check_dns1123_subdomain(&args.lease_name)
             .map_err(|m| format!("invalid value for --lease-name: {:?} {m}", args.lease_name))
             .and_then(|()| {
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         }));
     }
 
-    telemetry::init(cli.run.log_format);
+    telemetry::init(cli.run.log_format, "info");
     let config = match Config::from_cli(cli.run, || gethostname::gethostname().into_string().ok()) {
         Ok(config) => config,
         Err(e) => {

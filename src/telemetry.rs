@@ -7,13 +7,13 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::LogFormat;
 
 /// Installs the global subscriber. Logs go to stderr. RUST_LOG picks the level (default
-/// `info`). kube's HTTP trace is off unless RUST_LOG names it: it logs every failed request
+/// `default_level`: `info` for the elector, `warn` for `k8sensus status`). kube's HTTP trace is off unless RUST_LOG names it: it logs every failed request
 /// at ERROR even when the elector retries it, and the elector already logs each failure with
 /// its context. `RUST_LOG=info,kube_client=debug` turns it on.
-pub fn init(format: LogFormat) {
+pub fn init(format: LogFormat, default_level: &str) {
     let mut spec = std::env::var("RUST_LOG").unwrap_or_default();
     if spec.trim().is_empty() {
-        spec = "info".into();
+        spec = default_level.into();
     }
     if !spec.contains("kube") {
         spec.push_str(",kube=off,kube_client=off");
