@@ -490,6 +490,9 @@ impl LeaderElector {
                 (attempt_started, self.renew(&mut cached, budget).await)
             };
             tokio::select! {
+                // In this order: after a freeze several branches are ready at once, and the
+                // deadline must be seen before a renewal could pretend the term never lapsed.
+                biased;
                 _ = shutdown.cancelled() => break StepDown::Shutdown,
                 // Fires at the monotonic deadline even if a renewal is hanging.
                 _ = term.ended() => break StepDown::DeadlinePassed,
@@ -499,6 +502,10 @@ impl LeaderElector {
                     Err(e) => e.to_string(),
                 }),
                 (attempt_started, result) = renewal => match result {
+                    // A term that reached its deadline is over, even if a renewal then lands
+                    // (only possible after a freeze: a renewal's timeout ends at the
+                    // deadline). Its work has been told it ended; a new term starts clean.
+                    Ok(()) if !term.still_leading() => break StepDown::DeadlinePassed,
                     Ok(()) => {
                         self.observer.renewed(attempt_started.elapsed());
                         term.extend_to(attempt_started + self.config.renew_deadline);

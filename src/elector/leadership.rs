@@ -77,14 +77,15 @@ impl Leadership {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Moves the deadline later after a successful renewal. Never moves it earlier.
+    /// Moves the deadline later after a successful renewal. Never moves it earlier, and never
+    /// revives a term whose deadline has already passed: once over, a term stays over.
     pub(crate) fn extend_to(&self, deadline: Instant) {
         let mut current = self
             .inner
             .deadline
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if deadline > *current {
+        if deadline > *current && Instant::now() < *current {
             *current = deadline;
         }
     }
@@ -147,6 +148,18 @@ mod tests {
         let term = Leadership::new(0, t0 + Duration::from_secs(10));
         // `advance` moves the clock without running timers in between, like a freeze.
         tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(!term.still_leading());
+    }
+
+    /// A renewal that lands after the deadline (a process frozen past it) does not bring the
+    /// term back: the work has already been told it ended.
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_term_is_never_extended() {
+        let t0 = Instant::now();
+        let term = Leadership::new(0, t0 + Duration::from_secs(10));
+        tokio::time::advance(Duration::from_secs(12)).await;
+        term.extend_to(t0 + Duration::from_secs(22));
+        assert_eq!(term.deadline(), t0 + Duration::from_secs(10));
         assert!(!term.still_leading());
     }
 
