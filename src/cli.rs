@@ -34,30 +34,9 @@ pub enum Command {
     Status(StatusArgs),
 }
 
-/// `k8sensus status`.
+/// The Lease both commands work on.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Name of the Lease.
-    #[arg(long, env = "LEASE_NAME", value_name = "NAME")]
-    pub lease_name: String,
-
-    /// Namespace of the Lease.
-    #[arg(
-        long,
-        env = "POD_NAMESPACE",
-        value_name = "NAMESPACE",
-        default_value = "default"
-    )]
-    pub lease_namespace: String,
-
-    /// Keep watching: a line per change, with the leaderless gap at each handover.
-    #[arg(long)]
-    pub watch: bool,
-}
-
-/// Running an elector replica (the default, without a subcommand).
-#[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct LeaseArgs {
     /// Name of the coordination.k8s.io/v1 Lease that all replicas compete for.
     #[arg(long, env = "LEASE_NAME", value_name = "NAME", required = true)]
     pub lease_name: Option<String>,
@@ -70,6 +49,24 @@ pub struct RunArgs {
         default_value = "default"
     )]
     pub lease_namespace: String,
+}
+
+/// `k8sensus status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+
+    /// Keep watching: a line per change, with the leaderless gap at each handover.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// Running an elector replica (the default, without a subcommand).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub lease: LeaseArgs,
 
     /// This replica's identity, written to the Lease's holderIdentity; must be unique per
     /// replica. Defaults to POD_NAME, then to the host name (with a warning).

@@ -55,16 +55,15 @@ impl Config {
         cli: RunArgs,
         hostname: impl FnOnce() -> Option<String>,
     ) -> Result<Self, UsageError> {
+        let lease_namespace = cli.lease.lease_namespace;
         let lease_name = cli
+            .lease
             .lease_name
             .ok_or_else(|| UsageError::new("--lease-name", "is required (or set LEASE_NAME)"))?;
         check_dns1123_subdomain(&lease_name)
             .map_err(|m| UsageError::new("--lease-name", format!("{lease_name:?} {m}")))?;
-        check_dns1123_label(&cli.lease_namespace).map_err(|m| {
-            UsageError::new(
-                "--lease-namespace",
-                format!("{:?} {m}", cli.lease_namespace),
-            )
+        check_dns1123_label(&lease_namespace).map_err(|m| {
+            UsageError::new("--lease-namespace", format!("{:?} {m}", lease_namespace))
         })?;
 
         let (identity, identity_source) = match cli.identity {
@@ -111,7 +110,7 @@ impl Config {
         }
 
         let mut election =
-            ElectionConfig::new(lease_name, cli.lease_namespace, identity).with_timings(timings);
+            ElectionConfig::new(lease_name, lease_namespace, identity).with_timings(timings);
         election.after_loss = if cli.exit_on_lost {
             AfterLoss::Return
         } else {

@@ -11,13 +11,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse(); // prints usage errors itself and exits with status 2
     if let Some(Command::Status(args)) = cli.command {
         telemetry::init(LogFormat::Plain, "warn");
-        let names = config::check_dns1123_subdomain(&args.lease_name)
-            .map_err(|m| format!("invalid value for --lease-name: {:?} {m}", args.lease_name))
+        let (lease_name, lease_namespace) = (
+            args.lease.lease_name.unwrap_or_default(),
+            args.lease.lease_namespace,
+        );
+        let names = config::check_dns1123_subdomain(&lease_name)
+            .map_err(|m| format!("invalid value for --lease-name: {:?} {m}", lease_name))
             .and_then(|()| {
-                config::check_dns1123_label(&args.lease_namespace).map_err(|m| {
+                config::check_dns1123_label(&lease_namespace).map_err(|m| {
                     format!(
                         "invalid value for --lease-namespace: {:?} {m}",
-                        args.lease_namespace
+                        lease_namespace
                     )
                 })
             });
@@ -26,7 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         return finish(block_on(async {
-            status::run(&args.lease_namespace, &args.lease_name, args.watch)
+            status::run(&lease_namespace, &lease_name, args.watch)
                 .await
                 .map_err(|e| e.to_string())
         }));

@@ -18,10 +18,7 @@ use support::*;
 const SAMPLE: &str = "k8sensus is running sample task.";
 
 fn three(ns: &TestNamespace, timings: Timings) -> Vec<Replica> {
-    ["pod-a", "pod-b", "pod-c"]
-        .iter()
-        .map(|n| ns.replica(n, timings, &[]))
-        .collect()
+    ns.replicas(&["pod-a", "pod-b", "pod-c"], timings, &[])
 }
 
 /// Waits until exactly one replica says it leads and the Lease names that same replica.
@@ -234,22 +231,7 @@ async fn a_release_is_taken_over_without_waiting_a_poll_period() {
     let old = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
     // Give the standbys time to read the Lease and open their watches.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    replicas[old].signal("TERM");
-    replicas[old]
-        .wait_exit(Duration::from_secs(15))
-        .expect("the leader exits");
-    let released = replicas[old].lines_with("released lease");
-    let released_at = released
-        .first()
-        .expect("the old leader released the lease")
-        .at;
-    let old_name = replicas[old].name.clone();
-    let new = wait_for(Duration::from_secs(10), || async {
-        ns.holder().await.filter(|h| *h != old_name)
-    })
-    .await
-    .expect("a standby takes over");
-    let took = released_at.elapsed();
+    let (new, took) = sigterm_and_time_takeover(&ns, &mut replicas, old).await;
     eprintln!("{new} took over {took:?} after the release was logged");
     assert!(
         took < Duration::from_millis(1500),

@@ -14,10 +14,7 @@ use support::*;
 async fn api_server_outage_longer_than_the_renew_deadline() {
     let t = Timings::SHORT;
     let ns = TestNamespace::new("outage");
-    let mut replicas: Vec<Replica> = ["pod-a", "pod-b", "pod-c"]
-        .iter()
-        .map(|n| ns.replica(n, t, &[]))
-        .collect();
+    let mut replicas = ns.replicas(&["pod-a", "pod-b", "pod-c"], t, &[]);
     let leader = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(replicas[leader].says_leading());

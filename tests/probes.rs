@@ -37,10 +37,7 @@ fn api_errors(addr: &str) -> f64 {
 async fn probes_and_metrics_while_the_api_server_is_gone() {
     let t = Timings::SHORT;
     let ns = TestNamespace::new("probes");
-    let mut replicas: Vec<Replica> = ["pod-a", "pod-b", "pod-c"]
-        .iter()
-        .map(|n| ns.replica(n, t, &[]))
-        .collect();
+    let mut replicas = ns.replicas(&["pod-a", "pod-b", "pod-c"], t, &[]);
     let first = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let addr = replicas[first].probe_addr().expect("probe address logged");

@@ -15,10 +15,7 @@ use support::*;
 async fn dropped_watches_recover_after_an_api_server_restart() {
     let t = Timings::REAL;
     let ns = TestNamespace::new("rewatch");
-    let mut replicas: Vec<Replica> = ["pod-a", "pod-b", "pod-c"]
-        .iter()
-        .map(|n| ns.replica(n, t, &[]))
-        .collect();
+    let mut replicas = ns.replicas(&["pod-a", "pod-b", "pod-c"], t, &[]);
     let leader = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -31,22 +28,8 @@ async fn dropped_watches_recover_after_an_api_server_restart() {
         "a short outage should not cost the leader its lease"
     );
 
-    replicas[leader].signal("TERM");
-    replicas[leader]
-        .wait_exit(Duration::from_secs(15))
-        .expect("the leader exits");
-    let released_at = replicas[leader]
-        .lines_with("released lease")
-        .first()
-        .expect("the old leader released the lease")
-        .at;
     let old_name = replicas[leader].name.clone();
-    let new = wait_for(Duration::from_secs(10), || async {
-        ns.holder().await.filter(|h| *h != old_name)
-    })
-    .await
-    .expect("a standby takes over");
-    let took = released_at.elapsed();
+    let (new, took) = sigterm_and_time_takeover(&ns, &mut replicas, leader).await;
     eprintln!("{new} took over {took:?} after the release, following an API server restart");
     assert!(
         took < Duration::from_millis(1500),

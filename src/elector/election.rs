@@ -306,14 +306,7 @@ impl LeaderElector {
             .holder()
             .filter(|holder| *holder != self.config.identity)
             .map(str::to_string);
-        let mut next = current;
-        rules::claim(
-            &record,
-            &self.config.identity,
-            Timestamp::now(),
-            self.config.lease_duration,
-        )
-        .write_to(&mut next);
+        let next = self.claimed(current);
         let started = Instant::now();
         match self
             .leases
@@ -567,15 +560,7 @@ impl LeaderElector {
     /// read before it. If that conflicts, someone else wrote: read the Lease (the slow path)
     /// and renew only if it still names us.
     async fn renew(&self, cached: &mut Lease, budget: Duration) -> Result<(), RenewError> {
-        let mut next = cached.clone();
-        let record = LeaseRecord::from_lease(cached);
-        rules::claim(
-            &record,
-            &self.config.identity,
-            Timestamp::now(),
-            self.config.lease_duration,
-        )
-        .write_to(&mut next);
+        let next = self.claimed(cached.clone());
         match self.leases.replace(&next, budget).await {
             Ok(lease) => {
                 *cached = lease;
@@ -600,14 +585,7 @@ impl LeaderElector {
                 None => "it was released by someone else".to_string(),
             }));
         }
-        let mut next = current;
-        rules::claim(
-            &record,
-            &self.config.identity,
-            Timestamp::now(),
-            self.config.lease_duration,
-        )
-        .write_to(&mut next);
+        let next = self.claimed(current);
         *cached = self
             .leases
             .replace(&next, budget)
@@ -683,6 +661,21 @@ impl LeaderElector {
     // ---------------------------------------------------------------------------------------
     // Bookkeeping
     // ---------------------------------------------------------------------------------------
+
+    /// `lease` with our claim written in: a renewal if it names us, a takeover otherwise
+    /// ([`rules::claim`] decides `acquireTime` and `leaseTransitions`). The resourceVersion
+    /// it carries is the one it was read with, so the write is conditional on it.
+    fn claimed(&self, mut lease: Lease) -> Lease {
+        let record = LeaseRecord::from_lease(&lease);
+        rules::claim(
+            &record,
+            &self.config.identity,
+            Timestamp::now(),
+            self.config.lease_duration,
+        )
+        .write_to(&mut lease);
+        lease
+    }
 
     /// Folds a freshly read record into the observation, and publishes it if it changed.
     fn observe(&self, observation: &mut Option<Observation>, record: &LeaseRecord, now: Instant) {

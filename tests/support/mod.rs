@@ -307,6 +307,14 @@ impl TestNamespace {
             .filter(|h| !h.is_empty())
     }
 
+    /// Starts one replica per name, all with the same timings and extra flags.
+    pub fn replicas(&self, names: &[&str], timings: Timings, extra: &[&str]) -> Vec<Replica> {
+        names
+            .iter()
+            .map(|n| self.replica(n, timings, extra))
+            .collect()
+    }
+
     /// Starts a replica named `name` with the ServiceAccount's kubeconfig.
     pub fn replica(&self, name: &str, timings: Timings, extra: &[&str]) -> Replica {
         Replica::spawn(name, &self.name, &self.sa_kubeconfig, timings, extra)
@@ -548,6 +556,32 @@ pub async fn wait_for_leader(ns: &TestNamespace, replicas: &[Replica], timeout: 
             ns.lease().await.and_then(|l| l.spec)
         ),
     }
+}
+
+/// Sends SIGTERM to `replicas[leader]`, waits for it to exit 0 after releasing the Lease, and
+/// returns who took over and how long after the release was logged.
+pub async fn sigterm_and_time_takeover(
+    ns: &TestNamespace,
+    replicas: &mut [Replica],
+    leader: usize,
+) -> (String, Duration) {
+    replicas[leader].signal("TERM");
+    let status = replicas[leader]
+        .wait_exit(Duration::from_secs(15))
+        .expect("the leader exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+    let released_at = replicas[leader]
+        .lines_with("released lease")
+        .first()
+        .expect("the old leader released the lease")
+        .at;
+    let old = replicas[leader].name.clone();
+    let new = wait_for(Duration::from_secs(10), || async {
+        ns.holder().await.filter(|h| *h != old)
+    })
+    .await
+    .expect("a standby takes over the released lease");
+    (new, released_at.elapsed())
 }
 
 /// A plain HTTP/1.0 GET against a replica's probe address: (status code, body).
