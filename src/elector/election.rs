@@ -95,6 +95,9 @@ enum Attempt {
     Standby { lease: Box<Lease>, until: Instant },
     /// Our write lost to another replica's (409). The next read shows who won.
     LostRace,
+    /// The Lease was deleted while another replica held it: its claim still runs until
+    /// `until` (our clock), so we must not create the Lease before then.
+    DeletedWhileHeld { until: Instant },
 }
 
 impl LeaderElector {
@@ -233,6 +236,10 @@ impl LeaderElector {
                         Err(e) => Err(e),
                     }
                 }
+                Ok(Attempt::DeletedWhileHeld { until }) => {
+                    failures = 0;
+                    Ok(until.saturating_duration_since(Instant::now()))
+                }
                 Ok(Attempt::LostRace) => {
                     // Someone else's write landed first. Read again at once to see who won;
                     // only if races keep being lost (a busy writer) slow down.
@@ -283,6 +290,19 @@ impl LeaderElector {
         observation: &mut Option<Observation>,
     ) -> Result<Attempt, ApiError> {
         let Some(current) = current else {
+            // A deleted Lease is not a released one: its last holder may still be working,
+            // and will only find out at its next renewal. Honour the claim we last saw for its
+            // full duration, exactly as if the Lease were still there and unrenewed.
+            if let Some(seen) = observation.as_ref()
+                && let Some(holder) = seen.record.holder().filter(|h| *h != self.config.identity)
+                && Instant::now() < seen.expires_at(self.config.lease_duration)
+            {
+                info!(lease = %self.config.lease_ref(), holder = %holder,
+                    "the lease was deleted while {holder} held it; waiting until its claim would have run out before creating it");
+                return Ok(Attempt::DeletedWhileHeld {
+                    until: seen.expires_at(self.config.lease_duration),
+                });
+            }
             return self.create(observation).await;
         };
         let record = LeaseRecord::from_lease(&current);
