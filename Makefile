@@ -8,7 +8,7 @@ SHELL := /bin/bash
 CARGO_BUILD_RELEASE := cargo build --release --locked --bin k8sensus
 CONTROL_PLANE := python3 hack/control-plane/controlplane.py
 
-.PHONY: help build demo test lint fmt-check clippy manifests unit e2e control-plane-bin control-plane clean
+.PHONY: help build demo test deps lint fmt-check clippy manifests unit e2e control-plane-bin control-plane clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -19,10 +19,14 @@ build: ## build the release binary, target/release/k8sensus
 demo: ## three replicas elect a leader on a local control plane; the leader is killed; another takes over
 	@hack/demo.sh
 
-test: lint control-plane-bin ## every check CI runs: formatting, clippy, manifests, unit, CLI and end-to-end tests
+test: deps lint control-plane-bin ## every check CI runs: formatting, clippy, manifests, unit, CLI and end-to-end tests
 	@echo "==> cargo test (unit, CLI, and end-to-end against the real kube-apiserver)"
 	cargo test --locked --all-targets
 	@echo "==> make test: all checks passed"
+
+deps: ## install (as root, on Debian) or name the system packages the tests need
+	@echo "==> hack/install-deps.sh (go, python3, openssl, setpriv, libfaketime)"
+	@hack/install-deps.sh
 
 lint: fmt-check clippy manifests ## formatting, clippy, and the Dockerfile and manifests
 
@@ -49,3 +53,16 @@ control-plane: ## run a local control plane in the foreground and print its kube
 
 clean: ## remove build output (the control plane cache outside the repository is kept)
 	cargo clean
+
+# `bench` is also the name of a directory: without .PHONY, make would call it up to date.
+.PHONY: bench
+bench: ## failover time, API load, memory and size, k8sensus side by side with client-go (writes bench/results.json and BENCHMARKS.md)
+	python3 bench/run.py
+
+# `chaos` is also the name of a directory: without .PHONY, make would call it up to date.
+.PHONY: chaos
+chaos: control-plane-bin ## fault injection: 20 randomized trials of each fault, checked for overlapping leaders (writes chaos/results.json and CHAOS.md)
+	rm -f chaos/*.log
+	status=0; K8SENSUS_CHAOS_TRIALS=20 K8SENSUS_CHAOS_RESULTS=$(CURDIR)/chaos/results.json \
+	  cargo test --locked --test chaos -- --nocapture || status=$$?; \
+	python3 chaos/render.py; exit $$status

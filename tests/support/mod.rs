@@ -11,6 +11,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod overlap;
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -364,6 +367,27 @@ impl LogLine {
     }
 }
 
+/// What [`Replica::spawn_with`] lets a caller choose; the defaults are [`Replica::spawn`]'s.
+#[derive(Clone, Debug)]
+pub struct SpawnOptions {
+    /// `--task-period` (default `1s`).
+    pub task_period: String,
+    /// Environment variables added to the replica's otherwise cleared environment.
+    pub env: Vec<(String, String)>,
+    /// Copy each log line to the test's stderr, prefixed with the replica's name (default on).
+    pub echo: bool,
+}
+
+impl Default for SpawnOptions {
+    fn default() -> Self {
+        Self {
+            task_period: "1s".into(),
+            env: Vec::new(),
+            echo: true,
+        }
+    }
+}
+
 /// A `k8sensus` process, with its JSON logs collected as they arrive.
 pub struct Replica {
     pub name: String,
@@ -381,12 +405,32 @@ impl Replica {
         timings: Timings,
         extra: &[&str],
     ) -> Self {
+        Self::spawn_with(
+            name,
+            namespace,
+            kubeconfig,
+            timings,
+            extra,
+            &SpawnOptions::default(),
+        )
+    }
+
+    /// Like [`Replica::spawn`], with the task period, extra environment variables and the
+    /// echoing of its logs chosen by the caller.
+    pub fn spawn_with(
+        name: &str,
+        namespace: &str,
+        kubeconfig: &Path,
+        timings: Timings,
+        extra: &[&str],
+        options: &SpawnOptions,
+    ) -> Self {
         let mut cmd = Command::new("setpriv");
         cmd.args(["--pdeathsig", "KILL", "--", BIN])
             .arg(format!("--lease-name={LEASE}"))
             .arg(format!("--lease-namespace={namespace}"))
             .args(timings.flags())
-            .arg("--task-period=1s")
+            .arg(format!("--task-period={}", options.task_period))
             // Replicas share one host: each takes a free port for its probes.
             .arg("--probe-addr=127.0.0.1:0")
             .args(extra)
@@ -396,6 +440,7 @@ impl Replica {
             .env("POD_NAME", name)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -406,10 +451,13 @@ impl Replica {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let (logs2, raw2, tag) = (logs.clone(), raw.clone(), name.to_string());
+        let echo = options.echo;
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                eprintln!("[{tag}] {line}");
+                if echo {
+                    eprintln!("[{tag}] {line}");
+                }
                 let at = Instant::now();
                 raw2.lock().unwrap().push(line.clone());
                 if let Ok(json) = serde_json::from_str::<Value>(&line) {

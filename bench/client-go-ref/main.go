@@ -1,0 +1,137 @@
+// client-go-ref: the reference elector for k8sensus's benchmark.
+//
+// It is what a client-go user gets out of the box: tools/leaderelection with a
+// resourcelock.LeaseLock, ReleaseOnCancel, and a context cancelled on SIGTERM or
+// SIGINT. The flags that matter have the same names and defaults as k8sensus's,
+// so bench/run.py starts both the same way. Log lines are JSON on stderr with a
+// "message" field; klog's own lines (client-go's) are routed through the same
+// JSON handler.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	handler := slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.MessageKey {
+				a.Key = "message"
+			}
+			return a
+		},
+	})
+	log := slog.New(handler)
+	klog.SetLogger(logr.FromSlogHandler(handler))
+
+	fs := flag.NewFlagSet("client-go-ref", flag.ContinueOnError)
+	leaseName := fs.String("lease-name", "k8sensus-lease", "name of the Lease")
+	leaseNamespace := fs.String("lease-namespace", "default", "namespace of the Lease")
+	identity := fs.String("identity", os.Getenv("POD_NAME"), "this replica's identity (default $POD_NAME)")
+	leaseDuration := fs.Duration("lease-duration", 15*time.Second, "how long a standby waits after the last observed change before taking over")
+	renewDeadline := fs.Duration("renew-deadline", 10*time.Second, "how long the leader keeps retrying a renewal before it stops leading")
+	retryPeriod := fs.Duration("retry-period", 2*time.Second, "time between attempts (jitter factor 1.2)")
+	taskPeriod := fs.Duration("task-period", 10*time.Second, "period of the sample task run while leading")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *identity == "" {
+		log.Error("no identity: set --identity or POD_NAME")
+		return 2
+	}
+
+	// KUBECONFIG (or ~/.kube/config), like kubectl.
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		log.Error("cannot load a kubeconfig", "error", err.Error())
+		return 1
+	}
+	cfg.UserAgent = "client-go-ref/" + *identity
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		log.Error("cannot build a client", "error", err.Error())
+		return 1
+	}
+
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Name: *leaseName, Namespace: *leaseNamespace},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: *identity},
+	}
+	lease := *leaseNamespace + "/" + *leaseName
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	log.Info("client-go-ref starting", "identity", *identity, "lease", lease,
+		"lease_duration", leaseDuration.String(), "renew_deadline", renewDeadline.String(),
+		"retry_period", retryPeriod.String())
+
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   *leaseDuration,
+		RenewDeadline:   *renewDeadline,
+		RetryPeriod:     *retryPeriod,
+		ReleaseOnCancel: true,
+		Name:            *leaseName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(leading context.Context) {
+				log.Info(fmt.Sprintf("acquired lease %s", lease), "event", "acquired", "identity", *identity)
+				tick := time.NewTicker(*taskPeriod)
+				defer tick.Stop()
+				for {
+					log.Info("client-go-ref is running sample task.", "identity", *identity)
+					select {
+					case <-leading.Done():
+						return
+					case <-tick.C:
+					}
+				}
+			},
+			OnStoppedLeading: func() {
+				log.Info("stopped leading", "event", "stopped", "identity", *identity)
+			},
+			OnNewLeader: func(holder string) {
+				log.Info("new leader observed", "event", "new_leader", "holder", holder, "identity", *identity)
+			},
+		},
+	})
+	if err != nil {
+		log.Error("invalid leader election configuration", "error", err.Error())
+		return 2
+	}
+
+	// Run campaigns once and returns when leadership is lost or ctx is cancelled
+	// (after releasing the Lease, since ReleaseOnCancel is set).
+	elector.Run(ctx)
+	if ctx.Err() != nil {
+		log.Info("shut down", "event", "exit", "identity", *identity)
+		return 0
+	}
+	log.Error("lost leadership; exiting so that a supervisor restarts us", "event", "exit", "identity", *identity)
+	return 1
+}

@@ -1,0 +1,1424 @@
+#!/usr/bin/env python3
+"""k8sensus vs client-go: failover time, API load, memory and size, on one real API server.
+
+    python3 bench/run.py            (or `make bench`)
+
+What it does, unattended, in about 20 minutes on a 2-core machine:
+
+1. builds both electors if needed: `make build` (target/release/k8sensus) and
+   bench/client-go-ref (client-go's tools/leaderelection with a LeaseLock), the
+   latter cached outside the repository like the control plane binaries;
+2. starts its own etcd + kube-apiserver (hack/control-plane/controlplane.py run
+   --lifeline-stdin) with an audit log of every Lease request made by a
+   ServiceAccount (a wrapper around kube-apiserver, see audit_wrapper());
+3. gives each implementation its own namespace, rbac.yaml applied there, and
+   one ServiceAccount per replica (so that the audit log attributes every
+   request to a replica), and starts 3 replicas of each on its own Lease;
+4. measures, from the outside, through a watch on the Leases and the audit log:
+   steady-state API load and memory, crash failover (kill -9 of the leader),
+   graceful handoff (SIGTERM to the leader), first leadership on an empty
+   namespace; with 15s/10s/2s timings and, labelled apart, with 4s/3s/0.5s;
+5. writes bench/results.json and runs bench/render.py (BENCHMARKS.md and
+   bench/timeline.svg).
+
+Only the standard library. Every process it starts is tied to it with
+PR_SET_PDEATHSIG (they are all started from the main thread, since the signal
+follows the thread that forked) and stopped in a finally block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime as dt
+import hashlib
+import http.client
+import json
+import math
+import os
+import platform
+import random
+import re
+import shlex
+import shutil
+import signal
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+LOG_DIR = BENCH / ".logs"
+CONTROLPLANE = REPO / "hack" / "control-plane" / "controlplane.py"
+CLIENT_GO_SRC = BENCH / "client-go-ref"
+RUST_BIN = REPO / "target" / "release" / "k8sensus"
+LEASE = "k8sensus-lease"
+REPLICAS = 3
+POLL = 0.005  # the scheduler's tick, seconds
+
+T0 = time.monotonic()
+
+
+def log(msg: str) -> None:
+    e = time.monotonic() - T0
+    print(f"[bench {int(e // 60):02d}:{e % 60:04.1f}] {msg}", flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Child processes: own process group, SIGKILL when we die
+# ---------------------------------------------------------------------------
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PARENT_PID = os.getpid()
+_MAIN_THREAD = threading.main_thread()
+PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> None:
+    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches us only; we stop the children in order
+    if _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os._exit(127)
+    if os.getppid() != _PARENT_PID:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def spawn(argv, **kw) -> subprocess.Popen:
+    # PR_SET_PDEATHSIG fires when the *thread* that forked exits: fork only from
+    # the main thread, which lives as long as the run.
+    assert threading.current_thread() is _MAIN_THREAD
+    return subprocess.Popen(argv, preexec_fn=_child_setup, **kw)
+
+
+def kill_group(p: subprocess.Popen) -> None:
+    """SIGKILL a child's whole process group (make -> cargo -> rustc, go -> compile),
+    which spawn() made its own: PR_SET_PDEATHSIG only covers the child itself."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
+
+
+def run_cmd(argv, *, input=None, cwd=REPO, env=None, timeout=600) -> str:
+    """Run a command to completion; raise BenchError with its output on failure."""
+    p = spawn(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else
+              subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(input, timeout=timeout)
+    except BaseException:
+        kill_group(p)
+        raise
+    if p.returncode != 0:
+        raise BenchError(f"command failed (exit {p.returncode}): {shlex.join(map(str, argv))}\n"
+                         f"{out[-3000:]}{err[-3000:]}")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------
+
+def cache_root() -> Path:
+    base = os.environ.get("K8SENSUS_CACHE")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        base = os.path.join(xdg, "k8sensus")
+    return Path(base)
+
+
+GO_LDFLAGS = "-s -w"
+
+
+def build_client_go_ref() -> Path:
+    """bench/client-go-ref, built stripped, cached by a hash of its sources and Go version."""
+    env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    gover = run_cmd(["go", "env", "GOVERSION"], env=env).strip()
+    h = hashlib.sha256()
+    for name in ("go.mod", "go.sum", "main.go"):
+        h.update(name.encode() + b"\0" + (CLIENT_GO_SRC / name).read_bytes() + b"\0")
+    h.update(f"{gover}\0{GO_LDFLAGS}\0{platform.machine()}".encode())
+    key = f"{gover}-{platform.machine()}-{h.hexdigest()[:12]}"
+    final = cache_root() / "client-go-ref" / key / "client-go-ref"
+    if os.access(final, os.X_OK):
+        log(f"client-go-ref: cached {final}")
+        return final
+    tmp = final.parent.parent / f".tmp-{key}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    log(f"client-go-ref: building ({gover}, CGO_ENABLED=0 go build -trimpath -ldflags '{GO_LDFLAGS}')")
+    try:
+        run_cmd(["go", "build", "-trimpath", "-ldflags", GO_LDFLAGS, "-o", str(tmp / "client-go-ref"),
+                 "."], cwd=CLIENT_GO_SRC, env=env, timeout=1200)
+        final.parent.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(tmp, final.parent)
+        except OSError:  # someone else finished first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def build_rust() -> Path:
+    log("k8sensus: make build")
+    p = spawn(["make", "build"], cwd=REPO, stdin=subprocess.DEVNULL,
+              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = p.communicate()
+    except BaseException:
+        kill_group(p)
+        raise
+    (LOG_DIR / "make-build.log").write_text(out)
+    if p.returncode != 0:
+        raise BenchError(f"make build failed (exit {p.returncode}):\n{out[-4000:]}")
+    return RUST_BIN
+
+
+def rust_extra_args(binary: Path) -> list[str]:
+    """Flags for k8sensus beyond the election's, for whichever version was built:
+    JSON logs, and probes on a free loopback port (the default, :8080 on every
+    interface, would collide between three replicas on one host)."""
+    help_text = run_cmd([str(binary), "--help"])
+    args = []
+    if "--log-format" in help_text:
+        args.append("--log-format=json")
+    if "--probe-addr" in help_text:
+        args.append("--probe-addr=127.0.0.1:0")
+    return args
+
+
+# ---------------------------------------------------------------------------
+# The control plane, with an audit log of Lease requests
+# ---------------------------------------------------------------------------
+
+AUDIT_POLICY = """\
+# bench/run.py: one event per request made by a ServiceAccount (the replicas), Metadata only.
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
+
+
+def audit_wrapper(work: Path, audit_log: Path) -> Path:
+    """A bin dir for K8SENSUS_CONTROL_PLANE_BIN: etcd and kubectl as built by
+    controlplane.py, kube-apiserver wrapped to add the audit flags. controlplane.py
+    itself is unchanged."""
+    real = Path(run_cmd([sys.executable, str(CONTROLPLANE), "build"], timeout=3600)
+                .strip().splitlines()[-1])
+    d = work / "cp-bin"
+    d.mkdir()
+    for b in ("etcd", "kubectl"):
+        os.symlink(real / b, d / b)
+    policy = work / "audit-policy.yaml"
+    policy.write_text(AUDIT_POLICY)
+    w = d / "kube-apiserver"
+    w.write_text("#!/bin/sh\n# bench/run.py: kube-apiserver with an audit log of Lease requests\n"
+                 f"exec {shlex.quote(str(real / 'kube-apiserver'))} \"$@\" "
+                 f"--audit-policy-file={shlex.quote(str(policy))} "
+                 f"--audit-log-path={shlex.quote(str(audit_log))} "
+                 "--audit-log-format=json --audit-log-mode=blocking\n")
+    w.chmod(0o755)
+    return d
+
+
+class ControlPlane:
+    def __init__(self, work: Path):
+        self.dir = work / "cp"
+        self.proc = None
+        self.errlog = None
+
+    def start(self, bin_dir: Path) -> None:
+        env = {**os.environ, "K8SENSUS_CONTROL_PLANE_BIN": str(bin_dir)}
+        self.errlog = open(LOG_DIR / "controlplane.log", "w")
+        self.proc = spawn([sys.executable, str(CONTROLPLANE), "run", "--dir", str(self.dir),
+                           "--lifeline-stdin"], cwd=REPO, env=env, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=self.errlog, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY "):
+            self.proc.wait()
+            raise BenchError("the control plane did not start; see "
+                             f"{LOG_DIR / 'controlplane.log'}:\n"
+                             f"{(LOG_DIR / 'controlplane.log').read_text()[-3000:]}")
+        self.state = json.loads((self.dir / "state.json").read_text())
+        self.kubeconfig = self.state["kubeconfig"]
+        self.kubectl = self.state["kubectl"]
+        self.server = self.state["server"]
+        u = urllib.parse.urlparse(self.server)
+        self.host, self.port = u.hostname, u.port
+        self.ctx = ssl.create_default_context(cafile=self.state["ca_file"])
+        self.ctx.load_cert_chain(str(self.dir / "admin.crt"), str(self.dir / "admin.key"))
+
+    def request(self, method: str, path: str, body=None) -> tuple[int, dict]:
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=30)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            conn.request(method, path, body=data,
+                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+            r = conn.getresponse()
+            raw = r.read()
+            try:
+                return r.status, json.loads(raw) if raw else {}
+            except ValueError:
+                return r.status, {"raw": raw.decode(errors="replace")}
+        finally:
+            conn.close()
+
+    def kubectl_run(self, args, input=None) -> str:
+        return run_cmd([self.kubectl, f"--kubeconfig={self.kubeconfig}", *args], input=input)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # the lifeline: EOF tears everything down
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.errlog:
+            self.errlog.close()
+
+
+# ---------------------------------------------------------------------------
+# The driver's watch on every k8sensus-lease
+# ---------------------------------------------------------------------------
+
+def parse_time(s):
+    if not s:
+        return None
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+class LeaseWatcher(threading.Thread):
+    """Sees every write to every Lease named k8sensus-lease (a list, then a watch
+    from its resourceVersion, resumed from the last one seen if it breaks).
+    Each event keeps the local time it arrived and the Lease's spec."""
+
+    def __init__(self, cp: ControlPlane):
+        super().__init__(daemon=True, name="lease-watch")
+        self.cp = cp
+        self.lock = threading.Lock()
+        self.events: dict[str, list[dict]] = {}
+        self.rv = None
+        self.reconnects = 0
+        self.relists = 0
+        self.errors: list[str] = []
+        self.ready = threading.Event()
+        self.stopping = False
+
+    def _record(self, typ: str, obj: dict, t: float) -> None:
+        md, spec = obj.get("metadata", {}), obj.get("spec") or {}
+        ev = {"t": t, "type": typ, "rv": md.get("resourceVersion"),
+              "holder": spec.get("holderIdentity") or "",
+              "acquire": parse_time(spec.get("acquireTime")),
+              "renew": parse_time(spec.get("renewTime")),
+              "duration": spec.get("leaseDurationSeconds"),
+              "transitions": spec.get("leaseTransitions")}
+        with self.lock:
+            self.events.setdefault(md.get("namespace", ""), []).append(ev)
+
+    def run(self) -> None:
+        sel = urllib.parse.quote(f"metadata.name={LEASE}")
+        while not self.stopping:
+            try:
+                if self.rv is None:
+                    status, body = self.cp.request(
+                        "GET", f"/apis/coordination.k8s.io/v1/leases?fieldSelector={sel}")
+                    if status != 200:
+                        raise OSError(f"list: {status}")
+                    t = time.time()
+                    for item in body.get("items", []):
+                        self._record("LISTED", item, t)
+                    self.rv = body["metadata"]["resourceVersion"]
+                    self.relists += 1
+                conn = http.client.HTTPSConnection(self.cp.host, self.cp.port,
+                                                   context=self.cp.ctx, timeout=None)
+                conn.request("GET", f"/apis/coordination.k8s.io/v1/leases?watch=1&fieldSelector={sel}"
+                             f"&resourceVersion={self.rv}&allowWatchBookmarks=true&timeoutSeconds=3600")
+                r = conn.getresponse()
+                if r.status == 410:
+                    self.rv = None
+                    continue
+                if r.status != 200:
+                    raise OSError(f"watch: {r.status} {r.read()[:200]!r}")
+                self.ready.set()
+                while True:
+                    line = r.readline()
+                    if not line:
+                        break
+                    t = time.time()
+                    ev = json.loads(line)
+                    typ, obj = ev.get("type"), ev.get("object", {})
+                    if typ == "ERROR":
+                        if obj.get("code") == 410:
+                            self.rv = None
+                        break
+                    rv = obj.get("metadata", {}).get("resourceVersion")
+                    if rv:
+                        self.rv = rv
+                    if typ != "BOOKMARK":
+                        self._record(typ, obj, t)
+                conn.close()
+                self.reconnects += 1
+            except Exception as e:  # the control plane going away ends the thread with the run
+                if self.stopping:
+                    return
+                self.errors.append(f"{time.time():.3f} {e!r}")
+                time.sleep(0.2)
+
+    # -- queries (from the main thread) --
+
+    def count(self, ns: str) -> int:
+        with self.lock:
+            return len(self.events.get(ns, []))
+
+    def since(self, ns: str, idx: int) -> list[dict]:
+        with self.lock:
+            return list(self.events.get(ns, [])[idx:])
+
+    def all(self, ns: str) -> list[dict]:
+        return self.since(ns, 0)
+
+    def latest(self, ns: str):
+        with self.lock:
+            evs = self.events.get(ns, [])
+            return evs[-1] if evs else None
+
+
+# ---------------------------------------------------------------------------
+# Machine load while the run goes on (other work on the host biases timings)
+# ---------------------------------------------------------------------------
+
+class LoadSampler(threading.Thread):
+    """Every 2 s: the share of all CPUs busy (from /proc/stat) and the 1-min load average."""
+
+    def __init__(self):
+        super().__init__(daemon=True, name="load-sampler")
+        self.samples: list[tuple[float, float, float]] = []
+        self.phases: list[dict] = []
+        self.stopping = False
+
+    @staticmethod
+    def _cpu():
+        v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v), idle
+
+    def run(self) -> None:
+        prev = self._cpu()
+        while not self.stopping:
+            time.sleep(2.0)
+            cur = self._cpu()
+            total, idle = cur[0] - prev[0], cur[1] - prev[1]
+            prev = cur
+            if total > 0:
+                self.samples.append((time.time(), 1 - idle / total, os.getloadavg()[0]))
+
+    def phase(self, name: str) -> None:
+        now = time.time()
+        if self.phases and self.phases[-1]["t1"] is None:
+            self.phases[-1]["t1"] = now
+        if name:
+            self.phases.append({"name": name, "t0": now, "t1": None})
+
+    def summary(self) -> list[dict]:
+        self.phase("")
+        out = []
+        for ph in self.phases:
+            xs = [s for s in self.samples if ph["t0"] <= s[0] <= (ph["t1"] or time.time())]
+            if not xs:
+                continue
+            busy = [s[1] for s in xs]
+            out.append({"phase": ph["name"], "seconds": round((ph["t1"] or time.time()) - ph["t0"], 1),
+                        "cpu_busy_mean": round(statistics.mean(busy), 3),
+                        "cpu_busy_max": round(max(busy), 3),
+                        "load1_max": round(max(s[2] for s in xs), 2)})
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Namespaces, ServiceAccounts, kubeconfigs
+# ---------------------------------------------------------------------------
+
+def setup_namespaces(cp: ControlPlane, work: Path, namespaces: list[str]) -> dict:
+    """rbac.yaml in each namespace (textually re-namespaced), plus one ServiceAccount
+    per replica bound to the same Role; returns {(ns, slot): kubeconfig path}."""
+    rbac = (REPO / "rbac.yaml").read_text()
+    docs = []
+    for ns in namespaces:
+        docs.append(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n")
+    cp.kubectl_run(["apply", "-f", "-"], input="---\n".join(docs))
+    docs = []
+    for ns in namespaces:
+        docs.append(rbac.replace("namespace: default", f"namespace: {ns}"))
+        for i in range(REPLICAS):
+            docs.append(f"---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n"
+                        f"  name: replica-{i}\n  namespace: {ns}\n")
+        subjects = "".join(f"  - kind: ServiceAccount\n    name: replica-{i}\n    namespace: {ns}\n"
+                           for i in range(REPLICAS))
+        docs.append("---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n"
+                    f"  name: bench-replicas\n  namespace: {ns}\nroleRef:\n"
+                    "  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n"
+                    f"  name: k8sensus-leader-election\nsubjects:\n{subjects}")
+    cp.kubectl_run(["apply", "-f", "-"], input="\n".join(docs))
+    kubeconfigs = {}
+    (work / "kubeconfigs").mkdir(exist_ok=True)
+    for ns in namespaces:
+        for i in range(REPLICAS):
+            status, body = cp.request(
+                "POST", f"/api/v1/namespaces/{ns}/serviceaccounts/replica-{i}/token",
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                 "spec": {"expirationSeconds": 4 * 3600}})
+            if status != 201:
+                raise BenchError(f"TokenRequest for {ns}/replica-{i}: {status} {body}")
+            kc = {"apiVersion": "v1", "kind": "Config",
+                  "clusters": [{"name": "bench", "cluster": {
+                      "server": cp.server, "certificate-authority": cp.state["ca_file"]}}],
+                  "users": [{"name": f"replica-{i}", "user": {"token": body["status"]["token"]}}],
+                  "contexts": [{"name": "bench", "context": {
+                      "cluster": "bench", "user": f"replica-{i}", "namespace": ns}}],
+                  "current-context": "bench"}
+            p = work / "kubeconfigs" / f"{ns}-replica-{i}.yaml"
+            p.write_text(json.dumps(kc, indent=1))  # JSON is YAML
+            p.chmod(0o600)
+            kubeconfigs[(ns, i)] = p
+    return kubeconfigs
+
+
+# ---------------------------------------------------------------------------
+# Replicas
+# ---------------------------------------------------------------------------
+
+def dur_flag(s: float) -> str:
+    ms = round(s * 1000)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+class Replica:
+    def __init__(self, impl: dict, ns: str, slot: int, kubeconfig: Path, timings: dict):
+        self.impl, self.ns, self.slot, self.kubeconfig, self.timings = impl, ns, slot, kubeconfig, timings
+        self.identity = f"{impl['key']}-{slot}"
+        self.proc: subprocess.Popen | None = None
+        self.started = 0.0
+        self.exits: list[dict] = []
+        self.logfile = LOG_DIR / f"{ns}-{self.identity}.log"
+
+    def argv(self) -> list[str]:
+        t = self.timings
+        return [str(self.impl["bin"]), f"--lease-name={LEASE}", f"--lease-namespace={self.ns}",
+                f"--lease-duration={dur_flag(t['lease_duration_s'])}",
+                f"--renew-deadline={dur_flag(t['renew_deadline_s'])}",
+                f"--retry-period={dur_flag(t['retry_period_s'])}", *self.impl["extra_args"]]
+
+    def start(self) -> float:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "POD_NAME": self.identity,
+               **self.impl["env"]}
+        with open(self.logfile, "ab") as out:
+            out.write(f"\n==== {time.strftime('%H:%M:%S')} start: {shlex.join(self.argv())}\n".encode())
+            out.flush()
+            self.started = time.time()
+            self.proc = spawn(self.argv(), env=env, stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=out, cwd="/")
+        return self.started
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig) -> float:
+        t = time.time()
+        self.proc.send_signal(sig)
+        return t
+
+    def reap(self, how: str) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            self.exits.append({"how": how, "code": self.proc.returncode})
+
+    def stop(self, grace: float = 10.0) -> None:
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reap("stop")
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+    def rss_mib(self):
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+        except OSError:
+            return None
+        return None
+
+
+class ReplicaSet:
+    def __init__(self, impl, ns, kubeconfigs, timings, watcher: LeaseWatcher, markers: list):
+        self.impl, self.ns, self.timings, self.watcher, self.markers = impl, ns, timings, watcher, markers
+        self.replicas = [Replica(impl, ns, i, kubeconfigs[(ns, i)], timings) for i in range(REPLICAS)]
+        self.by_id = {r.identity: r for r in self.replicas}
+
+    def mark(self, kind: str, replica: str, t: float, **kw) -> None:
+        self.markers.append({"ns": self.ns, "impl": self.impl["key"], "kind": kind,
+                             "replica": replica, "t": t, **kw})
+
+    def start_all(self) -> None:
+        for r in self.replicas:
+            self.mark("start", r.identity, r.start())
+
+    def restart(self, r: Replica, phase: str, trial: int) -> None:
+        self.mark("restart", r.identity, r.start(), phase=phase, trial=trial)
+
+    def stop_all(self) -> None:
+        for r in self.replicas:
+            r.stop()
+
+    def steady(self, settle: float):
+        """The latest Lease event if: every replica is running and has been for
+        `settle` s, one of them holds the Lease, and it has renewed at least once."""
+        now = time.time()
+        if not all(r.alive() and now - r.started >= settle for r in self.replicas):
+            return None
+        ev = self.watcher.latest(self.ns)
+        if not ev or ev["holder"] not in self.by_id or not self.by_id[ev["holder"]].alive():
+            return None
+        if ev["renew"] is None or ev["acquire"] is None or ev["renew"] <= ev["acquire"]:
+            return None
+        return ev
+
+
+# ---------------------------------------------------------------------------
+# Cooperative scheduling: trial loops are generators stepped by the main thread
+# ---------------------------------------------------------------------------
+
+def g_sleep(seconds: float):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        yield
+
+
+def g_wait(pred, timeout: float):
+    end = time.monotonic() + timeout
+    while True:
+        r = pred()
+        if r:
+            return r
+        if time.monotonic() > end:
+            return None
+        yield
+
+
+def run_all(*gens) -> None:
+    active = list(gens)
+    while active:
+        for g in list(active):
+            try:
+                next(g)
+            except StopIteration:
+                active.remove(g)
+        time.sleep(POLL)
+
+
+def drive(gen):
+    run_all(gen)
+
+
+# ---------------------------------------------------------------------------
+# Trials
+# ---------------------------------------------------------------------------
+
+def settle_time(t: dict) -> float:
+    return max(3.0, 2 * t["retry_period_s"])
+
+
+def takeover_timeout(t: dict) -> float:
+    return t["lease_duration_s"] + 4 * 1.2 * t["retry_period_s"] + 20
+
+
+def new_holder_pred(rs: ReplicaSet, idx: int, old: str):
+    def pred():
+        for ev in rs.watcher.since(rs.ns, idx):
+            if ev["holder"] and ev["holder"] != old:
+                return ev
+        return None
+    return pred
+
+
+def g_crash_trials(rs: ReplicaSet, n: int, phase: str, out: list, progress):
+    t = rs.timings
+    for k in range(n):
+        yield from g_sleep(settle_time(t) + random.uniform(0, t["retry_period_s"]))
+        st = yield from g_wait(lambda: rs.steady(settle_time(t)), 120)
+        if not st:
+            out.append({"trial": k, "ok": False, "reason": "no steady leader within 120 s"})
+            progress(rs, phase, k, None)
+            continue
+        old = st["holder"]
+        rep = rs.by_id[old]
+        idx = rs.watcher.count(rs.ns)
+        t_kill = rep.signal(signal.SIGKILL)
+        rs.mark("kill", old, t_kill, phase=phase, trial=k)
+        rep.proc.wait()
+        rep.reap("kill -9")
+        ev = yield from g_wait(new_holder_pred(rs, idx, old), takeover_timeout(t))
+        if not ev:
+            out.append({"trial": k, "ok": False, "old": old, "reason": "no takeover before timeout"})
+            rs.restart(rep, phase, k)
+            progress(rs, phase, k, None)
+            continue
+        evs = rs.watcher.all(rs.ns)
+        upto = evs[:evs.index(ev)]
+        last = [e for e in upto if e["holder"] == old and e["renew"] is not None]
+        last_renew = last[-1]["renew"] if last else None
+        rec = {"trial": k, "ok": last_renew is not None and ev["acquire"] is not None,
+               "old": old, "new": ev["holder"], "kill_t": t_kill, "last_renew_t": last_renew,
+               "acquire_t": ev["acquire"], "seen_t": ev["t"],
+               "failover_s": ev["acquire"] - last_renew if last_renew and ev["acquire"] else None,
+               "failover_seen_s": ev["t"] - last_renew if last_renew else None,
+               "kill_after_renew_s": t_kill - last_renew if last_renew else None,
+               "transitions": ev["transitions"]}
+        out.append(rec)
+        rs.restart(rep, phase, k)
+        progress(rs, phase, k, rec.get("failover_s"))
+
+
+def g_graceful_trial(rs: ReplicaSet, k: int, phase: str, out: list, progress):
+    t = rs.timings
+    yield from g_sleep(settle_time(t) + random.uniform(0, t["retry_period_s"]))
+    st = yield from g_wait(lambda: rs.steady(settle_time(t)), 120)
+    if not st:
+        out.append({"trial": k, "ok": False, "reason": "no steady leader within 120 s"})
+        progress(rs, phase, k, None)
+        return
+    old = st["holder"]
+    rep = rs.by_id[old]
+    idx = rs.watcher.count(rs.ns)
+    t_term = rep.signal(signal.SIGTERM)
+    rs.mark("sigterm", old, t_term, phase=phase, trial=k)
+    pred = new_holder_pred(rs, idx, old)
+    ev, exit_t = None, None
+    end = time.monotonic() + takeover_timeout(t)
+    while time.monotonic() < end and (ev is None or exit_t is None):
+        if exit_t is None and not rep.alive():
+            exit_t = time.time()
+        if ev is None:
+            ev = pred()
+        yield
+    if exit_t is None:
+        rep.kill()
+    rep.reap("sigterm" if exit_t is not None else "sigterm, then kill -9 (did not exit)")
+    code = rep.proc.returncode
+    if not ev:
+        out.append({"trial": k, "ok": False, "old": old, "reason": "no takeover before timeout",
+                    "exit_code": code})
+        rs.restart(rep, phase, k)
+        progress(rs, phase, k, None)
+        return
+    evs = rs.watcher.since(rs.ns, idx)
+    upto = evs[:evs.index(ev)]
+    rel = next((e for e in upto if e["holder"] == ""), None)
+    rec = {"trial": k, "ok": ev["acquire"] is not None, "old": old, "new": ev["holder"],
+           "sigterm_t": t_term, "acquire_t": ev["acquire"], "seen_t": ev["t"],
+           "handoff_s": ev["acquire"] - t_term if ev["acquire"] else None,
+           "handoff_seen_s": ev["t"] - t_term,
+           "released": rel is not None,
+           "release_seen_t": rel["t"] if rel else None,
+           "release_renew_t": rel["renew"] if rel else None,
+           "release_after_sigterm_s": rel["t"] - t_term if rel else None,
+           "exit_code": code, "exited_after_s": exit_t - t_term if exit_t else None,
+           "transitions": ev["transitions"]}
+    out.append(rec)
+    rs.restart(rep, phase, k)
+    progress(rs, phase, k, rec.get("handoff_s"))
+
+
+def g_graceful_alternating(sets: list[ReplicaSet], n: int, phase: str, outs: dict, progress):
+    for k in range(n):
+        for rs in sets:
+            yield from g_graceful_trial(rs, k, phase, outs[rs.impl["key"]], progress)
+
+
+def g_wait_leaders(sets: list[ReplicaSet], timeout: float):
+    ok = yield from g_wait(lambda: all(rs.steady(0) for rs in sets), timeout)
+    if not ok:
+        raise BenchError("no leader elected within "
+                         f"{timeout:.0f} s in {[rs.ns for rs in sets if not rs.steady(0)]}; "
+                         f"see {LOG_DIR}")
+
+
+# ---------------------------------------------------------------------------
+# Steady state: audit log and memory
+# ---------------------------------------------------------------------------
+
+VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+
+
+def holder_intervals(events: list[dict]) -> list[tuple]:
+    """(holder, start, end) from the watch's events: a holder holds from its
+    acquireTime to the next event that names someone else (by arrival time)."""
+    out, cur, start = [], None, None
+    for ev in events:
+        h = ev["holder"] or None
+        if ev["type"] == "DELETED":
+            h = None
+        if h != cur:
+            if cur:
+                out.append((cur, start, ev["t"]))
+            cur, start = h, (ev["acquire"] or ev["t"]) if h else None
+    if cur:
+        out.append((cur, start, float("inf")))
+    return out
+
+
+def audit_counts(audit_log: Path, t0: float, t1: float, leases_only: bool = True) -> dict:
+    """{username: {auditID: event}} for (Lease) requests received in [t0, t1]."""
+    seen: dict[str, dict[str, dict]] = {}
+    with open(audit_log) as f:
+        for line in f:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            ref = e.get("objectRef") or {}
+            if leases_only and ref.get("resource") != "leases":
+                continue
+            ts = parse_time(e.get("requestReceivedTimestamp"))
+            if ts is None or ts < t0 or ts > t1:
+                continue
+            user = e.get("user", {}).get("username", "")
+            code = (e.get("responseStatus") or {}).get("code")
+            prev = seen.setdefault(user, {}).get(e["auditID"])
+            if prev is None or (code is not None and prev.get("code") is None):
+                seen[user][e["auditID"]] = {"verb": e.get("verb"), "t": ts, "code": code,
+                                            "stage": e.get("stage"),
+                                            "resource": ref.get("resource") or e.get("requestURI")}
+    return seen
+
+
+def audit_totals(audit_log: Path, namespaces: dict, t0: float, t1: float) -> dict:
+    """Every request by the replicas over [t0, t1], {impl: {"resource verb code": n}}."""
+    out = {}
+    for user, reqs in audit_counts(audit_log, t0, t1, leases_only=False).items():
+        parts = user.split(":")
+        ns = parts[2] if len(parts) == 4 else ""
+        impl = namespaces.get(ns)
+        if impl is None:
+            continue
+        d = out.setdefault(impl, {})
+        for q in reqs.values():
+            k = f"{q['resource']} {q['verb']} {q['code']}"
+            d[k] = d.get(k, 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in out.items()}
+
+
+def steady_state(sets: list[ReplicaSet], audit_log: Path, t0: float, t1: float) -> dict:
+    time.sleep(1.0)  # let the last audit events reach the file
+    seen = audit_counts(audit_log, t0, t1)
+    everything = audit_counts(audit_log, t0, t1, leases_only=False)
+    window = t1 - t0
+    res = {}
+    for rs in sets:
+        ivs = holder_intervals(rs.watcher.all(rs.ns))
+
+        def lead_time(ident):
+            return sum(max(0.0, min(e, t1) - max(s, t0)) for h, s, e in ivs if h == ident)
+
+        def holder_at(ts):
+            for h, s, e in ivs:
+                if s <= ts < e:
+                    return h
+            return None
+        transitions_in_window = sum(1 for h, s, e in ivs if t0 < s < t1)
+        per_replica, role_counts, role_time = {}, {"leader": {}, "standby": {}}, {"leader": 0.0, "standby": 0.0}
+        write_stats = {"count": 0, "allowed": 0, "intervals": []}
+        for r in rs.replicas:
+            user = f"system:serviceaccount:{rs.ns}:replica-{r.slot}"
+            reqs = seen.get(user, {}).values()
+            lt = lead_time(r.identity)
+            role_time["leader"] += lt
+            role_time["standby"] += window - lt
+            by_verb, codes, writes = {}, {}, []
+            for q in reqs:
+                by_verb[q["verb"]] = by_verb.get(q["verb"], 0) + 1
+                codes[str(q["code"])] = codes.get(str(q["code"]), 0) + 1
+                role = "leader" if holder_at(q["t"]) == r.identity else "standby"
+                role_counts[role][q["verb"]] = role_counts[role].get(q["verb"], 0) + 1
+                if role == "leader" and q["verb"] in ("create", "update", "patch"):
+                    writes.append(q["t"])
+            if lt > 0:
+                # At most one write per retry period over lt seconds is floor(lt / RP) + 1
+                # writes: the window's two edges can each catch one.
+                write_stats["count"] += len(writes)
+                write_stats["allowed"] += math.floor(lt / rs.timings["retry_period_s"]) + 1
+                writes.sort()
+                write_stats["intervals"] += [b - a for a, b in zip(writes, writes[1:])]
+            total = sum(by_verb.values())
+            other = {}
+            for q in everything.get(user, {}).values():
+                if q["resource"] != "leases":
+                    k = f"{q['resource']} {q['verb']}"
+                    other[k] = other.get(k, 0) + 1
+            per_replica[r.identity] = {
+                "other_requests": other,
+                "service_account": user, "led_s": round(lt, 3),
+                "role": "leader" if lt > window / 2 else "standby",
+                "requests": total, "requests_per_s": total / window,
+                "by_verb": by_verb, "by_code": codes}
+        rate = {role: ({v: role_counts[role].get(v, 0) / role_time[role] for v in VERBS}
+                       if role_time[role] > 0 else {}) for role in role_counts}
+        leader_rps = sum(rate["leader"].values())
+        standby_rps = sum(rate["standby"].values())
+        standbys = [p["requests_per_s"] for p in per_replica.values() if p["role"] == "standby"]
+        res[rs.impl["key"]] = {
+            "window_s": window, "transitions_in_window": transitions_in_window,
+            "standby_requests_per_s": standby_rps,
+            "standby_requests_per_s_max": max(standbys) if standbys else None,
+            "leader_requests_per_s": leader_rps,
+            "leader_reads_per_s": rate["leader"].get("get", 0) + rate["leader"].get("list", 0),
+            "leader_writes_per_s": sum(rate["leader"].get(v, 0) for v in ("create", "update", "patch")),
+            "leader_writes_in_window": write_stats["count"],
+            "leader_writes_allowed": write_stats["allowed"],
+            "leader_write_interval_s": {"median": statistics.median(write_stats["intervals"]),
+                                        "min": min(write_stats["intervals"]),
+                                        "max": max(write_stats["intervals"])}
+            if write_stats["intervals"] else None,
+            "by_verb_per_s": {"leader": rate["leader"], "standby_mean": rate["standby"]},
+            "role_seconds": role_time, "per_replica": per_replica}
+    return res
+
+
+def memory(sets: list[ReplicaSet]) -> dict:
+    res = {}
+    for rs in sets:
+        holder = (rs.watcher.latest(rs.ns) or {}).get("holder")
+        per = {}
+        for r in rs.replicas:
+            per[r.identity] = {"rss_mib": r.rss_mib(), "role": "leader" if r.identity == holder else "standby",
+                               "uptime_s": time.time() - r.started}
+        vals = [p["rss_mib"] for p in per.values() if p["rss_mib"] is not None]
+        res[rs.impl["key"]] = {"rss_mib": statistics.mean(vals) if vals else None,
+                               "per_replica": per}
+    return res
+
+
+# ---------------------------------------------------------------------------
+# First leadership on an empty namespace
+# ---------------------------------------------------------------------------
+
+def first_leadership(cp, watcher, targets: dict, kubeconfigs, timings, runs) -> dict:
+    """targets: {result key: (impl, namespace)}; runs alternate between them."""
+    res = {k: [] for k in targets}
+    for i in range(runs):
+        for key, (impl, ns) in targets.items():
+            status, _ = cp.request("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{LEASE}")
+            if status not in (200, 404):
+                raise BenchError(f"delete lease in {ns}: {status}")
+            ok = False
+            for _ in range(200):
+                st, _ = cp.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{LEASE}")
+                if st == 404:
+                    ok = True
+                    break
+                time.sleep(0.05)
+            if not ok:
+                raise BenchError(f"the Lease in {ns} would not go away")
+            time.sleep(0.5)
+            rep = Replica(impl, ns, 0, kubeconfigs[(ns, 0)], timings)
+            idx = watcher.count(ns)
+            t_start = rep.start()
+            ev = None
+            end = time.monotonic() + 60
+            while time.monotonic() < end and ev is None:
+                ev = next((e for e in watcher.since(ns, idx) if e["holder"] == rep.identity), None)
+                time.sleep(POLL)
+            rep.stop()
+            if ev is None:
+                res[key].append({"run": i, "ok": False})
+                log(f"first leadership {key} run {i + 1}: no acquisition within 60 s")
+                continue
+            rec = {"run": i, "ok": True, "start_t": t_start, "acquire_t": ev["acquire"],
+                   "first_leadership_s": ev["acquire"] - t_start, "seen_s": ev["t"] - t_start}
+            res[key].append(rec)
+            log(f"first leadership {impl['key']:9s} run {i + 1}/{runs}: {rec['first_leadership_s'] * 1000:.0f} ms "
+                f"(seen by the watch at {rec['seen_s'] * 1000:.0f} ms)")
+    return res
+
+
+# ---------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------
+
+def pct(xs: list[float], p: float):
+    """Percentile with linear interpolation between closest ranks (numpy's default)."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    pos = (len(s) - 1) * p / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def summary(xs: list[float], failed: int = 0) -> dict:
+    return {"p50": pct(xs, 50), "p90": pct(xs, 90), "max": max(xs) if xs else None,
+            "min": min(xs) if xs else None, "mean": statistics.mean(xs) if xs else None,
+            "trials": len(xs), "failed_trials": failed}
+
+
+# ---------------------------------------------------------------------------
+# Machine and provenance
+# ---------------------------------------------------------------------------
+
+def machine_info() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+
+    def ver(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=30,
+                                  env={**os.environ, "GOTOOLCHAIN": "local"}).stdout.strip()
+        except OSError:
+            return None
+    return {"hostname": platform.node(), "kernel": platform.release(), "platform": platform.platform(),
+            "cpu_model": cpu, "cpus": os.cpu_count(), "memory_gib": mem,
+            "python": platform.python_version(), "go": ver(["go", "env", "GOVERSION"]),
+            "rustc": ver(["rustc", "--version"])}
+
+
+def git_info() -> dict:
+    def git(*a):
+        return subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True).stdout.strip()
+    status = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", ".", ":!bench",
+                             ":!BENCHMARKS.md"], capture_output=True, text=True).stdout
+    dirty = [line[3:] for line in status.splitlines() if line.strip()]
+    return {"commit": git("rev-parse", "HEAD"), "commit_short": git("rev-parse", "--short", "HEAD"),
+            "commit_subject": git("log", "-1", "--format=%s"), "dirty_paths": dirty,
+            "dirty": bool(dirty)}
+
+
+BUILD_INPUTS = ("Cargo.toml", "Cargo.lock", "build.rs", "src/")
+
+
+def source_snapshot() -> dict:
+    """The git commit, and a hash of what `make build` compiles (src/, Cargo.toml,
+    Cargo.lock), so that a binary built while others commit is still identified."""
+    h = hashlib.sha256()
+    files = [REPO / "Cargo.toml", REPO / "Cargo.lock", REPO / "build.rs"]
+    files += sorted(p for p in (REPO / "src").rglob("*") if p.is_file())
+    for f in files:
+        if f.is_file():
+            h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    g = git_info()
+    g["build_inputs_sha256"] = h.hexdigest()
+    g["build_inputs_dirty"] = [p for p in g["dirty_paths"]
+                               if p.startswith("src/") or p in BUILD_INPUTS]
+    return g
+
+
+def sha256(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Timeline sample for the picture
+# ---------------------------------------------------------------------------
+
+def timeline(events: list[dict], markers: list[dict], trials: list[dict], kind: str,
+             replicas: list[str], count: int = 2) -> dict | None:
+    good = [t for t in trials if t.get("ok")]
+    if not good:
+        return None
+    # The `count` consecutive trials closest to the median, so that the picture is typical.
+    key = "failover_s" if kind == "crash" else "handoff_s"
+    med = statistics.median(t[key] for t in good)
+    starts = range(max(1, len(good) - count + 1))
+    best = min(starts, key=lambda i: sum(abs(t[key] - med) for t in good[i:i + count]))
+    ok = good[best:best + count]
+    if kind == "crash":
+        t0 = min(t["kill_t"] for t in ok) - 3.0
+        t1 = max(t["acquire_t"] for t in ok) + 3.0
+    else:
+        t0 = min(t["sigterm_t"] for t in ok) - 2.0
+        t1 = max(t["acquire_t"] for t in ok) + 2.0
+    held = {r: [] for r in replicas}
+    # Intervals: from acquireTime to the last renewTime (crash) or the release.
+    cur, start, last = None, None, None
+    for ev in events + [None]:
+        h = None if ev is None or ev["type"] == "DELETED" else (ev["holder"] or None)
+        if ev is not None and h == cur and h:
+            last = ev["renew"] or last
+            continue
+        if cur:
+            if ev is not None and h is None and ev["type"] != "DELETED":  # released
+                end, how = (ev["renew"] if ev["renew"] and ev["renew"] > (last or 0) else ev["t"]), "released"
+            elif ev is None:
+                end, how = last, "running"
+            else:
+                end, how = last, "last renewal"
+            held.setdefault(cur, []).append({"from": start - t0, "to": end - t0, "end": how})
+        cur = h
+        if h:
+            start = ev["acquire"] or ev["t"]
+            last = ev["renew"] or start
+    for r in held:
+        held[r] = [iv for iv in held[r] if iv["to"] > 0 and iv["from"] < t1 - t0]
+    marks = [{"t": m["t"] - t0, "kind": m["kind"], "replica": m["replica"], "trial": m.get("trial")}
+             for m in markers if t0 <= m["t"] <= t1 and m["kind"] in ("kill", "sigterm", "restart")]
+    gaps = []
+    for t in ok:
+        if kind == "crash":
+            gaps.append({"from": t["last_renew_t"] - t0, "to": t["acquire_t"] - t0,
+                         "length_s": t["failover_s"], "old": t["old"], "new": t["new"],
+                         "trial": t["trial"], "label": "last renewal to new acquireTime"})
+        else:
+            rel = t["release_renew_t"]
+            start_gap = rel if rel and rel >= t["sigterm_t"] else (t["release_seen_t"] or t["sigterm_t"])
+            gaps.append({"from": start_gap - t0, "to": t["acquire_t"] - t0,
+                         "sigterm": t["sigterm_t"] - t0,
+                         "length_s": t["acquire_t"] - start_gap, "handoff_s": t["handoff_s"],
+                         "old": t["old"], "new": t["new"], "trial": t["trial"],
+                         "label": "release to new acquireTime; handoff_s is SIGTERM to new acquireTime"})
+    return {"t0_epoch": t0, "length_s": t1 - t0, "replicas": replicas, "held": held,
+            "markers": marks, "gaps": gaps, "trials": [t["trial"] + 1 for t in ok],
+            "chosen_as": f"the {len(ok)} consecutive trials closest to the median ({med:.6f} s)"}
+
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--crash-trials", type=int, default=20)
+    ap.add_argument("--graceful-trials", type=int, default=20)
+    ap.add_argument("--short-crash-trials", type=int, default=20,
+                    help="crash trials with 4s/3s/0.5s timings (0 to skip)")
+    ap.add_argument("--short-graceful-trials", type=int, default=20,
+                    help="graceful trials with 4s/3s/0.5s timings (0 to skip)")
+    ap.add_argument("--steady-seconds", type=float, default=120.0)
+    ap.add_argument("--first-runs", type=int, default=5)
+    ap.add_argument("--budget-minutes", type=float, default=28.0,
+                    help="skip the short-timing graceful trials if they would end the run past this")
+    ap.add_argument("--out", default=str(BENCH / "results.json"))
+    ap.add_argument("--no-render", action="store_true", help="do not run bench/render.py at the end")
+    ap.add_argument("--skip-build", action="store_true",
+                    help="use the existing target/release/k8sensus instead of running `make build`")
+    ap.add_argument("--seed", type=int, default=None)
+    args = ap.parse_args()
+    if args.steady_seconds < 60:
+        log("note: --steady-seconds below 60 does not meet the benchmark's definition")
+    command = shlex.join(["python3", os.path.relpath(sys.argv[0], REPO) if not os.path.isabs(sys.argv[0])
+                          else sys.argv[0], *sys.argv[1:]])
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
+    random.seed(seed)
+
+    def on_term(_s, _f):
+        raise KeyboardInterrupt
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_term)
+
+    shutil.rmtree(LOG_DIR, ignore_errors=True)
+    LOG_DIR.mkdir(parents=True)
+    work = Path(tempfile.mkdtemp(prefix="k8sensus-bench-"))
+    started_at = dt.datetime.now(dt.timezone.utc)
+    load_at_start = os.getloadavg()
+    cp = None
+    sets: list[ReplicaSet] = []
+    watcher = None
+    load = LoadSampler()
+    load.start()
+    try:
+        log(f"work dir {work}, logs in {LOG_DIR}, seed {seed}")
+        before = source_snapshot()
+        if args.skip_build:
+            if not os.access(RUST_BIN, os.X_OK):
+                raise BenchError(f"--skip-build: no {RUST_BIN}; run `make build`")
+            log(f"k8sensus: using the existing {RUST_BIN} (--skip-build)")
+            rust_bin = RUST_BIN
+            source = {**before, "skip_build": True, "changed_during_build": None}
+        else:
+            rust_bin = build_rust()
+            after = source_snapshot()
+            changed = after["build_inputs_sha256"] != before["build_inputs_sha256"]
+            if changed:
+                log("warning: src/, Cargo.toml or Cargo.lock changed while `make build` ran; "
+                    "the binary may match neither snapshot (recorded in results.json)")
+            source = {**after, "skip_build": False, "changed_during_build": changed,
+                      "commit_before_build": before["commit"]}
+        log(f"k8sensus source: commit {source['commit_short']}"
+            + (f", uncommitted changes in {', '.join(source['build_inputs_dirty'])}"
+               if source["build_inputs_dirty"] else ", src/ and Cargo files as committed"))
+        go_bin = build_client_go_ref()
+        impls = {
+            "k8sensus": {"key": "k8sensus", "bin": rust_bin, "extra_args": rust_extra_args(rust_bin),
+                         "env": {"LOG_FORMAT": "json"}},
+            "client_go": {"key": "client-go", "bin": go_bin, "extra_args": [], "env": {}},
+        }
+        bin_dir = audit_wrapper(work, LOG_DIR / "audit.log")
+        log("starting etcd + kube-apiserver (with an audit log of Lease requests)")
+        cp = ControlPlane(work)
+        cp.start(bin_dir)
+        log(f"control plane ready at {cp.server}")
+        watcher = LeaseWatcher(cp)
+        watcher.start()
+        if not watcher.ready.wait(30):
+            raise BenchError(f"the driver's watch did not start: {watcher.errors[-3:]}")
+
+        normal = {"lease_duration_s": 15.0, "renew_deadline_s": 10.0, "retry_period_s": 2.0}
+        short = {"lease_duration_s": 4.0, "renew_deadline_s": 3.0, "retry_period_s": 0.5}
+        ns = {(k, p): f"bench-{p}-{impls[k]['key']}" for k in impls for p in ("main", "short", "first")}
+        kubeconfigs = setup_namespaces(cp, work, sorted(ns.values()))
+        log(f"namespaces ready: {', '.join(sorted(ns.values()))}")
+        markers: list[dict] = []
+
+        def progress(rs, phase, k, value):
+            v = "FAILED" if value is None else f"{value * 1000:.0f} ms" if value < 1 else f"{value:.3f} s"
+            log(f"{phase:15s} {rs.impl['key']:9s} trial {k + 1:2d}: {v}")
+
+        # -- 15s/10s/2s: steady state, memory, crash, graceful ------------------
+        main_sets = [ReplicaSet(impls[k], ns[(k, "main")], kubeconfigs, normal, watcher, markers)
+                     for k in impls]
+        sets += main_sets
+        for rs in main_sets:
+            rs.start_all()
+        log("started 3 replicas of each (15s/10s/2s); waiting for leaders")
+        drive(g_wait_leaders(main_sets, 120))
+        for rs in main_sets:
+            log(f"{rs.impl['key']}: leader {watcher.latest(rs.ns)['holder']}")
+        time.sleep(15)
+        t0 = time.time()
+        load.phase("steady state")
+        log(f"steady state: counting Lease requests per replica for {args.steady_seconds:.0f} s")
+        time.sleep(args.steady_seconds)
+        t1 = time.time()
+        load.phase("")
+        mem = memory(main_sets)
+        load = steady_state(main_sets, LOG_DIR / "audit.log", t0, t1)
+        for rs in main_sets:
+            L, M = load[rs.impl["key"]], mem[rs.impl["key"]]
+            log(f"{rs.impl['key']:9s}: standby {L['standby_requests_per_s']:.3f} req/s, leader "
+                f"{L['leader_requests_per_s']:.3f} req/s ({L['leader_reads_per_s']:.3f} reads/s), "
+                f"RSS {M['rss_mib']:.1f} MiB")
+
+        crash = {rs.impl["key"]: [] for rs in main_sets}
+        load.phase("crash trials")
+        log(f"crash failover (kill -9 of the leader), {args.crash_trials} trials each, both at once")
+        run_all(*[g_crash_trials(rs, args.crash_trials, "crash 15s", crash[rs.impl["key"]], progress)
+                  for rs in main_sets])
+        graceful = {rs.impl["key"]: [] for rs in main_sets}
+        load.phase("graceful trials")
+        log(f"graceful handoff (SIGTERM to the leader), {args.graceful_trials} trials each, alternating")
+        drive(g_graceful_alternating(main_sets, args.graceful_trials, "graceful 15s", graceful, progress))
+        load.phase("")
+        for rs in main_sets:
+            rs.stop_all()
+
+        # -- 4s/3s/0.5s ---------------------------------------------------------
+        short_crash = {rs.impl["key"]: [] for rs in main_sets}
+        short_graceful = {rs.impl["key"]: [] for rs in main_sets}
+        short_sets = []
+        if args.short_crash_trials or args.short_graceful_trials:
+            short_sets = [ReplicaSet(impls[k], ns[(k, "short")], kubeconfigs, short, watcher, markers)
+                          for k in impls]
+            sets += short_sets
+            load.phase("")
+            for rs in short_sets:
+                rs.start_all()
+            log("started 3 replicas of each with short timings (4s/3s/0.5s)")
+            drive(g_wait_leaders(short_sets, 60))
+            if args.short_crash_trials:
+                load.phase("crash trials, short timings")
+                log(f"crash failover, short timings, {args.short_crash_trials} trials each, both at once")
+                run_all(*[g_crash_trials(rs, args.short_crash_trials, "crash 4s", short_crash[rs.impl["key"]],
+                                         progress) for rs in short_sets])
+            if args.short_graceful_trials:
+                per_trial = 2 * (settle_time(short) + short["retry_period_s"] + 1.5)
+                projected = (time.monotonic() - T0) + args.short_graceful_trials * per_trial + 60
+                if projected > args.budget_minutes * 60:
+                    log(f"skipping short-timing graceful trials: projected end {projected / 60:.1f} min "
+                        f"> budget {args.budget_minutes:.0f} min")
+                    args.short_graceful_trials = 0
+                else:
+                    load.phase("graceful trials, short timings")
+                    log(f"graceful handoff, short timings, {args.short_graceful_trials} trials each, alternating")
+                    drive(g_graceful_alternating(short_sets, args.short_graceful_trials, "graceful 4s",
+                                                 short_graceful, progress))
+            load.phase("")
+            for rs in short_sets:
+                rs.stop_all()
+
+        # -- first leadership ---------------------------------------------------
+        load.phase("first leadership")
+        log(f"time to first leadership on an empty namespace, {args.first_runs} runs each")
+        first = first_leadership(cp, watcher, {k: (impls[k], ns[(k, "first")]) for k in impls},
+                                 kubeconfigs, normal, args.first_runs)
+        finished_at = dt.datetime.now(dt.timezone.utc)
+
+        # -- results ------------------------------------------------------------
+        def ok_values(trials, key):
+            return [t[key] for t in trials if t.get("ok") and t.get(key) is not None]
+
+        results = {
+            "command": command,
+            "generated_at": finished_at.isoformat(timespec="seconds"),
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "duration_s": round(time.monotonic() - T0, 1),
+            "seed": seed,
+            "machine": {**machine_info(), "loadavg_at_start": [round(x, 2) for x in load_at_start],
+                        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+                        "load_by_phase": load.summary()},
+            "source": {**source, "k8sensus_binary_sha256": sha256(rust_bin),
+                       "client_go_ref_binary_sha256": sha256(go_bin),
+                       "client_go_version": "v0.33.13",
+                       "kubernetes_version": cp.state.get("kubernetes_version"), "etcd_version": "v3.5.21"},
+            "timings": normal,
+            "short_timings": short,
+            "method": {
+                "crash_failover_s": "kill -9 of the leader; from the old holder's last renewTime seen by "
+                                    "the driver's watch to the new holder's acquireTime (both written by "
+                                    "the replicas, one host, one wall clock)",
+                "crash_failover_seen_s": "same start; end when the driver's watch received the new holder",
+                "graceful_handoff_s": "from the driver sending SIGTERM to the new holder's acquireTime",
+                "graceful_handoff_seen_s": "from SIGTERM to the driver's watch receiving the new holder",
+                "api_load": "kube-apiserver audit log (level Metadata, Lease requests by ServiceAccounts), "
+                            "one ServiceAccount per replica; requests counted by auditID with "
+                            "requestReceivedTimestamp in the window; a WATCH counts once, when opened; "
+                            "per-role rates are requests made while in that role divided by the time "
+                            "spent in it (standby: mean per standby)",
+                "rss_mib": "VmRSS from /proc/PID/status at the end of the steady-state window "
+                           "(every replica up for more than a minute)",
+                "binary_mib": "file size of the stripped binary / 2^20",
+                "first_leadership_s": "from spawning one replica on a namespace without the Lease "
+                                      "to its acquireTime; median",
+                "percentiles": "linear interpolation between closest ranks",
+                "concurrency": "crash trials of both implementations run at the same time (different "
+                               "Leases); graceful trials alternate one at a time; steady state measured "
+                               "for both at once with no trial running",
+                "machine_load": "share of all CPUs busy (/proc/stat) and 1-min load average, sampled "
+                                "every 2 s by the driver; it includes the benchmark's own processes and "
+                                "anything else running on the host",
+            },
+            "timeline": {},
+        }
+        for k in impls:
+            key = impls[k]["key"]
+            L, M = load[key], mem[key]
+            binp = impls[k]["bin"]
+            fl = ok_values(first[k], "first_leadership_s")
+            results[k] = {
+                "binary_path": str(binp),
+                "crash_failover_s": summary(ok_values(crash[key], "failover_s"),
+                                            sum(1 for t in crash[key] if not t.get("ok"))),
+                "crash_failover_seen_s": summary(ok_values(crash[key], "failover_seen_s")),
+                "graceful_handoff_s": summary(ok_values(graceful[key], "handoff_s"),
+                                              sum(1 for t in graceful[key] if not t.get("ok"))),
+                "graceful_handoff_seen_s": summary(ok_values(graceful[key], "handoff_seen_s")),
+                "standby_requests_per_s": L["standby_requests_per_s"],
+                "standby_requests_per_s_max": L["standby_requests_per_s_max"],
+                "leader_requests_per_s": L["leader_requests_per_s"],
+                "leader_reads_per_s": L["leader_reads_per_s"],
+                "leader_writes_per_s": L["leader_writes_per_s"],
+                "leader_writes_in_window": L["leader_writes_in_window"],
+                "leader_writes_allowed": L["leader_writes_allowed"],
+                "leader_write_interval_s": L["leader_write_interval_s"],
+                "requests_by_verb_per_s": L["by_verb_per_s"],
+                "api_load": L,
+                "rss_mib": M["rss_mib"],
+                "rss_per_replica": M["per_replica"],
+                "binary_mib": binp.stat().st_size / 2**20,
+                "binary_bytes": binp.stat().st_size,
+                "first_leadership_s": statistics.median(fl) if fl else None,
+                "first_leadership_runs_s": fl,
+                "short": {
+                    "crash_failover_s": summary(ok_values(short_crash[key], "failover_s"),
+                                                sum(1 for t in short_crash[key] if not t.get("ok"))),
+                    "crash_failover_seen_s": summary(ok_values(short_crash[key], "failover_seen_s")),
+                    "graceful_handoff_s": summary(ok_values(short_graceful[key], "handoff_s"),
+                                                  sum(1 for t in short_graceful[key] if not t.get("ok"))),
+                    "graceful_handoff_seen_s": summary(ok_values(short_graceful[key], "handoff_seen_s")),
+                },
+                "raw": {"crash": crash[key], "graceful": graceful[key], "short_crash": short_crash[key],
+                        "short_graceful": short_graceful[key], "first_leadership": first[k],
+                        "process_exits": {r.identity: r.exits for rs in sets if rs.impl["key"] == key
+                                          for r in rs.replicas}},
+            }
+            main_rs = next(rs for rs in main_sets if rs.impl["key"] == key)
+            ids = [r.identity for r in main_rs.replicas]
+            evs = watcher.all(main_rs.ns)
+            mk = [m for m in markers if m["ns"] == main_rs.ns]
+            results["timeline"][k] = {"crash": timeline(evs, mk, crash[key], "crash", ids),
+                                      "graceful": timeline(evs, mk, graceful[key], "graceful", ids)}
+        results["watch"] = {"reconnects": watcher.reconnects, "relists": watcher.relists,
+                            "errors": watcher.errors[-10:]}
+        time.sleep(1.0)
+        totals = audit_totals(LOG_DIR / "audit.log", {n: k for (k, _), n in ns.items()},
+                              started_at.timestamp(), time.time())
+        for k in impls:
+            results[k]["argv"] = Replica(impls[k], "NAMESPACE", 0, Path("KUBECONFIG"), normal).argv()
+            results[k]["api_requests_whole_run"] = totals.get(k, {})
+        out = Path(args.out)
+        out.write_text(json.dumps(results, indent=1) + "\n")
+        log(f"wrote {out}")
+    except KeyboardInterrupt:
+        log("interrupted; stopping everything")
+        return 130
+    except BenchError as e:
+        log(f"error: {e}")
+        return 1
+    finally:
+        for rs in sets:
+            for r in rs.replicas:
+                r.kill()
+        load.stopping = True
+        if watcher:
+            watcher.stopping = True
+        if cp:
+            cp.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        log("stopped every process this run started")
+    if not args.no_render:
+        r = subprocess.run([sys.executable, str(BENCH / "render.py"), "--results", args.out])
+        if r.returncode != 0:
+            return r.returncode
+    log(f"done in {(time.monotonic() - T0) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
