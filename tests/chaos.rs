@@ -1166,11 +1166,34 @@ fn source_state() -> SourceState {
     )
 }
 
+/// Whether what the binary is built from differs between two source states: a commit that
+/// only touched tests or documents does not count.
+fn binary_source_changed(before: &SourceState, after: &SourceState) -> bool {
+    let committed = match (&before.0, &after.0) {
+        (Some(a), Some(b)) if a != b => command_output(
+            "git",
+            &[
+                "diff",
+                "--name-only",
+                a,
+                b,
+                "--",
+                "src",
+                "Cargo.toml",
+                "Cargo.lock",
+            ],
+        )
+        .is_none_or(|names| !names.is_empty()),
+        _ => false,
+    };
+    committed || before.3 != after.3
+}
+
 /// What produced the results: the source as it was when the trials began (the binary was
 /// built just before), the binary itself, whether the source changed during the run (others
 /// may commit to this tree meanwhile), and the machine.
 fn provenance(at_start: &SourceState) -> Value {
-    let (commit, subject, changed, diff) = at_start;
+    let (commit, subject, changed, _) = at_start;
     let at_end = source_state();
     let cpu_model = read_proc("/proc/cpuinfo")
         .lines()
@@ -1187,7 +1210,7 @@ fn provenance(at_start: &SourceState) -> Value {
         "commit_subject": subject,
         "working_tree_changes": changed,
         "binary_sha256": binary_sha256,
-        "source_changed_during_run": (&at_end.0, &at_end.3) != (commit, diff),
+        "source_changed_during_run": binary_source_changed(at_start, &at_end),
         "commit_at_end": at_end.0,
         "machine": {
             "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
