@@ -77,8 +77,12 @@ impl EventRecorder {
         .await;
         match sent {
             Ok(Ok(_)) => {}
+            Ok(Err(kube::Error::Api(status))) if status.code == 403 => warn!(
+                "could not record the event \"{} {what}\": forbidden (rbac.yaml allows creating events)",
+                self.identity
+            ),
             Ok(Err(e)) => {
-                warn!(error = %e, "could not record the event \"{} {what}\" (does rbac.yaml allow creating events?)", self.identity)
+                warn!(error = %e, "could not record the event \"{} {what}\"", self.identity)
             }
             Err(_) => warn!(
                 "could not record the event \"{} {what}\": timed out",

@@ -399,7 +399,7 @@ impl LeaderElector {
                     }
                 }
                 Some(Ok(WatchEvent::Deleted(_))) => {
-                    info!(lease = %lease_ref, "the lease was deleted; creating it");
+                    info!(lease = %lease_ref, "the lease was deleted");
                     return Ok(Wake::Act(None));
                 }
                 Some(Ok(WatchEvent::Bookmark(_))) => {}
