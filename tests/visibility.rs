@@ -5,10 +5,11 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, PostParams};
+use support::proxy::{Proxy, socket_addr_of};
 use support::*;
 
 const LABEL: &str = "k8sensus.io/role";
@@ -229,5 +230,113 @@ async fn leadership_is_visible_to_kubernetes_and_people() {
         ),
         "status --watch did not report the handover:\n{watched}"
     );
+    assert_no_panics(&replicas);
+}
+
+/// Replicas that each reach the API server through their own proxy, so one can be cut off.
+fn replicas_behind_proxies(
+    ns: &TestNamespace,
+    names: &[&str],
+    t: Timings,
+) -> (Vec<Replica>, Vec<Proxy>) {
+    let kubeconfig = std::fs::read_to_string(&ns.sa_kubeconfig).unwrap();
+    let mut replicas = Vec::new();
+    let mut proxies = Vec::new();
+    for name in names {
+        let proxy = Proxy::start(socket_addr_of(&ns.cp.server));
+        let path = ns
+            .cp
+            .dir
+            .join(format!("{}-{name}-proxied.kubeconfig", ns.name));
+        std::fs::write(&path, kubeconfig.replace(&ns.cp.server, &proxy.url())).unwrap();
+        replicas.push(Replica::spawn(name, &ns.name, &path, t, &[]));
+        proxies.push(proxy);
+    }
+    (replicas, proxies)
+}
+
+fn master_status(addr: &str) -> Option<f64> {
+    let (_, body) = http_get(addr, "/metrics")?;
+    let samples = parse_prometheus(&body);
+    sample(
+        &samples,
+        &format!("leader_election_master_status{{name=\"{LEASE}\"}}"),
+    )
+}
+
+/// A leader wedged by blackholing its API traffic (its proxy accepts and never answers):
+/// A. it steps down at its renew deadline (leader gauge 0, API errors counted), /healthz
+///    stays 200 (a cut-off leader is not wedged inside, and a restart would not mend the
+///    network), and another replica takes over;
+/// B. a leader blackholed and sent SIGTERM at once answers /readyz 503 "shutting down" while
+///    its release hangs (bounded by the renew deadline), keeps /healthz 200, and exits 0.
+#[tokio::test]
+async fn probes_flip_when_the_leaders_api_traffic_is_blackholed() {
+    let t = Timings::SHORT;
+    let ns = TestNamespace::new("blackhole");
+    let (mut replicas, proxies) = replicas_behind_proxies(&ns, &["pod-a", "pod-b", "pod-c"], t);
+    let first = wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let addr = replicas[first].probe_addr().expect("probe address logged");
+    assert_eq!(master_status(&addr), Some(1.0));
+
+    // A.
+    proxies[first].blackhole();
+    let dropped = wait_for(t.renew_deadline + Duration::from_secs(2), || async {
+        (master_status(&addr) == Some(0.0)).then_some(())
+    })
+    .await;
+    assert!(
+        dropped.is_some(),
+        "the blackholed leader's gauge did not drop within the renew deadline"
+    );
+    let (_, body) = http_get(&addr, "/metrics").unwrap();
+    let errors: f64 = parse_prometheus(&body)
+        .iter()
+        .filter(|(n, _)| n.starts_with("k8sensus_api_errors_total"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(errors >= 1.0, "the failed renewals are counted:\n{body}");
+    assert_eq!(http_get(&addr, "/healthz").map(|(c, _)| c), Some(200));
+    let first_name = replicas[first].name.clone();
+    let second = wait_for(t.crash_failover_bound(), || async {
+        let holder = ns.holder().await.filter(|h| *h != first_name)?;
+        replicas.iter().position(|r| r.name == holder)
+    })
+    .await
+    .expect("another replica takes over from the blackholed leader");
+
+    // B.
+    let addr = replicas[second].probe_addr().expect("probe address logged");
+    wait_for(Duration::from_secs(5), || async {
+        (master_status(&addr) == Some(1.0)).then_some(())
+    })
+    .await
+    .expect("the new leader's gauge is 1");
+    proxies[second].blackhole();
+    replicas[second].signal("TERM");
+    let sent = Instant::now();
+    let (mut unready, mut healthy) = (0, true);
+    while sent.elapsed() < t.renew_deadline + Duration::from_secs(3) {
+        match http_get(&addr, "/readyz") {
+            Some((503, body)) => {
+                assert!(body.contains("shutting down"), "{body}");
+                unready += 1;
+                healthy &= http_get(&addr, "/healthz").map(|(c, _)| c) == Some(200);
+            }
+            Some(_) => {}
+            None => break,
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        unready > 0,
+        "/readyz never answered 503 while the blackholed leader shut down"
+    );
+    assert!(healthy, "/healthz must stay 200 while shutting down");
+    let status = replicas[second]
+        .wait_exit(Duration::from_secs(10))
+        .expect("it exits");
+    assert_eq!(status.code(), Some(0));
     assert_no_panics(&replicas);
 }
