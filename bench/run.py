@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import datetime as dt
+import fcntl
 import hashlib
 import http.client
 import json
@@ -1157,9 +1158,24 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_term)
 
+    # One run at a time: a second one would wipe this one's logs and skew its timings.
+    lock = open(BENCH / ".run.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        log(f"error: another bench/run.py is running ({lock.read().strip() or 'pid unknown'}); "
+            "two at once would overwrite each other's logs and skew each other's timings")
+        return 1
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    lock.flush()
+
     shutil.rmtree(LOG_DIR, ignore_errors=True)
     LOG_DIR.mkdir(parents=True)
     work = Path(tempfile.mkdtemp(prefix="k8sensus-bench-"))
+    audit_log = work / "audit.log"  # private to this run; copied to LOG_DIR at the end
     started_at = dt.datetime.now(dt.timezone.utc)
     load_at_start = os.getloadavg()
     cp = None
@@ -1194,7 +1210,7 @@ def main() -> int:
                          "env": {"LOG_FORMAT": "json"}},
             "client_go": {"key": "client-go", "bin": go_bin, "extra_args": [], "env": {}},
         }
-        bin_dir = audit_wrapper(work, LOG_DIR / "audit.log")
+        bin_dir = audit_wrapper(work, audit_log)
         log("starting etcd + kube-apiserver (with an audit log of Lease requests)")
         cp = ControlPlane(work)
         cp.start(bin_dir)
@@ -1236,7 +1252,7 @@ def main() -> int:
         t1 = time.time()
         sampler.phase("")
         mem = memory(main_sets)
-        load = steady_state(main_sets, LOG_DIR / "audit.log", t0, t1)
+        load = steady_state(main_sets, audit_log, t0, t1)
         for rs in main_sets:
             L, M = load[rs.impl["key"]], mem[rs.impl["key"]]
             log(f"{rs.impl['key']:9s}: standby {L['standby_requests_per_s']:.3f} req/s, leader "
@@ -1394,7 +1410,7 @@ def main() -> int:
         results["watch"] = {"reconnects": watcher.reconnects, "relists": watcher.relists,
                             "errors": watcher.errors[-10:]}
         time.sleep(1.0)
-        totals = audit_totals(LOG_DIR / "audit.log", {n: k for (k, _), n in ns.items()},
+        totals = audit_totals(audit_log, {n: k for (k, _), n in ns.items()},
                               started_at.timestamp(), time.time())
         for k in impls:
             results[k]["argv"] = Replica(impls[k], "NAMESPACE", 0, Path("KUBECONFIG"), normal).argv()
@@ -1423,6 +1439,8 @@ def main() -> int:
             if cp:
                 cp.stop()
         finally:
+            if audit_log.exists():
+                shutil.copy(audit_log, LOG_DIR / "audit.log")
             shutil.rmtree(work, ignore_errors=True)
         log("stopped every process this run started")
     if not args.no_render:
