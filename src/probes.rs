@@ -60,10 +60,12 @@ impl ProbeState {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
 
-    /// Liveness. See [`health`].
+    /// Liveness. See [`health`]. An elector that stopped because we are shutting down has
+    /// not died: during shutdown the elector counts as running.
     pub fn healthz(&self) -> Result<(), String> {
         health(
-            self.elector_running.load(Ordering::SeqCst),
+            self.elector_running.load(Ordering::SeqCst)
+                || self.shutting_down.load(Ordering::SeqCst),
             &self.status.borrow(),
             Instant::now(),
             self.lease_duration,

@@ -3,19 +3,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
-
-fn master_status(addr: &str) -> Option<f64> {
-    let (_, body) = http_get(addr, "/metrics")?;
-    let line = body.lines().find(|l| {
-        l.starts_with(&format!(
-            "leader_election_master_status{{name=\"{LEASE}\"}}"
-        ))
-    })?;
-    line.rsplit_once(' ')?.1.parse().ok()
-}
 
 fn api_errors(addr: &str) -> f64 {
     let Some((_, body)) = http_get(addr, "/metrics") else {
@@ -46,21 +36,8 @@ async fn probes_and_metrics_while_the_api_server_is_gone() {
     // 1. Shutdown with nowhere to release to.
     ns.cp.command("kill-apiserver");
     replicas[first].signal("TERM");
-    let sent = Instant::now();
-    let mut unready = 0;
-    let mut healthy_while_unready = true;
-    while sent.elapsed() < t.renew_deadline + Duration::from_secs(3) {
-        match http_get(&addr, "/readyz") {
-            Some((503, body)) => {
-                assert!(body.contains("shutting down"), "{body}");
-                unready += 1;
-                healthy_while_unready &= http_get(&addr, "/healthz").map(|(c, _)| c) == Some(200);
-            }
-            Some(_) => {}
-            None => break, // the listener is gone: the process is exiting
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (unready, healthy_while_unready) =
+        readiness_during_shutdown(&addr, t.renew_deadline + Duration::from_secs(3));
     assert!(
         unready > 0,
         "/readyz never answered 503 while shutting down"

@@ -5,7 +5,7 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, PostParams};
@@ -255,15 +255,6 @@ fn replicas_behind_proxies(
     (replicas, proxies)
 }
 
-fn master_status(addr: &str) -> Option<f64> {
-    let (_, body) = http_get(addr, "/metrics")?;
-    let samples = parse_prometheus(&body);
-    sample(
-        &samples,
-        &format!("leader_election_master_status{{name=\"{LEASE}\"}}"),
-    )
-}
-
 /// A leader wedged by blackholing its API traffic (its proxy accepts and never answers):
 /// A. it steps down at its renew deadline (leader gauge 0, API errors counted), /healthz
 ///    stays 200 (a cut-off leader is not wedged inside, and a restart would not mend the
@@ -315,20 +306,8 @@ async fn probes_flip_when_the_leaders_api_traffic_is_blackholed() {
     .expect("the new leader's gauge is 1");
     proxies[second].blackhole();
     replicas[second].signal("TERM");
-    let sent = Instant::now();
-    let (mut unready, mut healthy) = (0, true);
-    while sent.elapsed() < t.renew_deadline + Duration::from_secs(3) {
-        match http_get(&addr, "/readyz") {
-            Some((503, body)) => {
-                assert!(body.contains("shutting down"), "{body}");
-                unready += 1;
-                healthy &= http_get(&addr, "/healthz").map(|(c, _)| c) == Some(200);
-            }
-            Some(_) => {}
-            None => break,
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (unready, healthy) =
+        readiness_during_shutdown(&addr, t.renew_deadline + Duration::from_secs(3));
     assert!(
         unready > 0,
         "/readyz never answered 503 while the blackholed leader shut down"

@@ -647,6 +647,38 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     Some((code, body))
 }
 
+/// `leader_election_master_status` for our Lease, read from a replica's /metrics.
+pub fn master_status(addr: &str) -> Option<f64> {
+    let (_, body) = http_get(addr, "/metrics")?;
+    let prefix = format!("leader_election_master_status{{name=\"{LEASE}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Polls /readyz (and /healthz) of a replica that was just told to shut down, until it stops
+/// answering or `limit` passes. Returns how often /readyz said 503 "shutting down", and
+/// whether /healthz said 200 each of those times.
+pub fn readiness_during_shutdown(addr: &str, limit: Duration) -> (usize, bool) {
+    let start = Instant::now();
+    let (mut unready, mut healthy) = (0, true);
+    while start.elapsed() < limit {
+        match http_get(addr, "/readyz") {
+            Some((503, body)) => {
+                assert!(body.contains("shutting down"), "{body}");
+                unready += 1;
+                healthy &= http_get(addr, "/healthz").map(|(c, _)| c) == Some(200);
+            }
+            Some(_) => {}
+            None => break, // the listener is gone: the process is exiting
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (unready, healthy)
+}
+
 /// Fails if any replica's output shows a panic.
 pub fn assert_no_panics(replicas: &[Replica]) {
     for r in replicas {
