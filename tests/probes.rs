@@ -7,16 +7,6 @@ use std::time::Duration;
 
 use support::*;
 
-fn api_errors(addr: &str) -> f64 {
-    let Some((_, body)) = http_get(addr, "/metrics") else {
-        return 0.0;
-    };
-    body.lines()
-        .filter(|l| l.starts_with("k8sensus_api_errors_total"))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
-}
-
 /// 1. SIGTERM to a leader while the API server is gone: it stops its work and tries to
 ///    release until the renew deadline; meanwhile /readyz answers 503 "shutting down" and
 ///    /healthz stays 200; then it exits 0.
@@ -54,26 +44,20 @@ async fn probes_and_metrics_while_the_api_server_is_gone() {
     // 2. A new leader, then the API server goes away again.
     ns.cp.command("start-apiserver");
     let first_name = replicas[first].name.clone();
-    let second = wait_for(Duration::from_secs(30), || async {
-        let holder = ns.holder().await.filter(|h| *h != first_name)?;
-        replicas.iter().position(|r| r.name == holder)
-    })
-    .await
-    .expect("another replica leads once the API server is back");
+    let second = wait_for_new_leader(&ns, &replicas, &first_name, Duration::from_secs(30))
+        .await
+        .expect("another replica leads once the API server is back");
     let addr = replicas[second].probe_addr().expect("probe address logged");
-    wait_for(Duration::from_secs(5), || async {
-        (master_status(&addr) == Some(1.0)).then_some(())
-    })
-    .await
-    .expect("the new leader's gauge is 1");
+    assert!(
+        wait_for_master_status(&addr, 1.0, Duration::from_secs(5)).await,
+        "the new leader's gauge is 1"
+    );
     let errors_before = api_errors(&addr);
     ns.cp.command("kill-apiserver");
-    let dropped = wait_for(t.renew_deadline + Duration::from_secs(2), || async {
-        (master_status(&addr) == Some(0.0)).then_some(())
-    })
-    .await;
+    let dropped =
+        wait_for_master_status(&addr, 0.0, t.renew_deadline + Duration::from_secs(2)).await;
     assert!(
-        dropped.is_some(),
+        dropped,
         "the leader gauge did not drop within the renew deadline"
     );
     assert!(

@@ -273,37 +273,25 @@ async fn probes_flip_when_the_leaders_api_traffic_is_blackholed() {
 
     // A.
     proxies[first].blackhole();
-    let dropped = wait_for(t.renew_deadline + Duration::from_secs(2), || async {
-        (master_status(&addr) == Some(0.0)).then_some(())
-    })
-    .await;
+    let dropped =
+        wait_for_master_status(&addr, 0.0, t.renew_deadline + Duration::from_secs(2)).await;
     assert!(
-        dropped.is_some(),
+        dropped,
         "the blackholed leader's gauge did not drop within the renew deadline"
     );
-    let (_, body) = http_get(&addr, "/metrics").unwrap();
-    let errors: f64 = parse_prometheus(&body)
-        .iter()
-        .filter(|(n, _)| n.starts_with("k8sensus_api_errors_total"))
-        .map(|(_, v)| v)
-        .sum();
-    assert!(errors >= 1.0, "the failed renewals are counted:\n{body}");
+    assert!(api_errors(&addr) >= 1.0, "the failed renewals are counted");
     assert_eq!(http_get(&addr, "/healthz").map(|(c, _)| c), Some(200));
     let first_name = replicas[first].name.clone();
-    let second = wait_for(t.crash_failover_bound(), || async {
-        let holder = ns.holder().await.filter(|h| *h != first_name)?;
-        replicas.iter().position(|r| r.name == holder)
-    })
-    .await
-    .expect("another replica takes over from the blackholed leader");
+    let second = wait_for_new_leader(&ns, &replicas, &first_name, t.crash_failover_bound())
+        .await
+        .expect("another replica takes over from the blackholed leader");
 
     // B.
     let addr = replicas[second].probe_addr().expect("probe address logged");
-    wait_for(Duration::from_secs(5), || async {
-        (master_status(&addr) == Some(1.0)).then_some(())
-    })
-    .await
-    .expect("the new leader's gauge is 1");
+    assert!(
+        wait_for_master_status(&addr, 1.0, Duration::from_secs(5)).await,
+        "the new leader's gauge is 1"
+    );
     proxies[second].blackhole();
     replicas[second].signal("TERM");
     let (unready, healthy) =

@@ -681,6 +681,40 @@ pub fn readiness_during_shutdown(addr: &str, limit: Duration) -> (usize, bool) {
     (unready, healthy)
 }
 
+/// Waits until the Lease names one of `replicas` other than `old` and returns its index.
+pub async fn wait_for_new_leader(
+    ns: &TestNamespace,
+    replicas: &[Replica],
+    old: &str,
+    timeout: Duration,
+) -> Option<usize> {
+    wait_for(timeout, || async {
+        let holder = ns.holder().await.filter(|h| h != old)?;
+        replicas.iter().position(|r| r.name == holder)
+    })
+    .await
+}
+
+/// Waits until a replica's `leader_election_master_status` reads `value`.
+pub async fn wait_for_master_status(addr: &str, value: f64, timeout: Duration) -> bool {
+    wait_for(timeout, || async {
+        (master_status(addr) == Some(value)).then_some(())
+    })
+    .await
+    .is_some()
+}
+
+/// The sum of a replica's `k8sensus_api_errors_total` counters.
+pub fn api_errors(addr: &str) -> f64 {
+    let Some((_, body)) = http_get(addr, "/metrics") else {
+        return 0.0;
+    };
+    body.lines()
+        .filter(|l| l.starts_with("k8sensus_api_errors_total"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 /// Fails if any replica's output shows a panic.
 pub fn assert_no_panics(replicas: &[Replica]) {
     for r in replicas {
