@@ -669,14 +669,24 @@ def new_holder_pred(rs: ReplicaSet, idx: int, old: str):
     return pred
 
 
+def g_steady_leader(rs: ReplicaSet, k: int, phase: str, out: list, progress):
+    """Every trial's start: let the set settle (plus a random part of a retry period, so the
+    fault lands anywhere in the renewal cycle), then wait for a steady leader. Returns its
+    state, or None after recording the trial as failed."""
+    t = rs.timings
+    yield from g_sleep(settle_time(t) + random.uniform(0, t["retry_period_s"]))
+    st = yield from g_wait(lambda: rs.steady(settle_time(t)), 120)
+    if not st:
+        out.append({"trial": k, "ok": False, "reason": "no steady leader within 120 s"})
+        progress(rs, phase, k, None)
+    return st
+
+
 def g_crash_trials(rs: ReplicaSet, n: int, phase: str, out: list, progress):
     t = rs.timings
     for k in range(n):
-        yield from g_sleep(settle_time(t) + random.uniform(0, t["retry_period_s"]))
-        st = yield from g_wait(lambda: rs.steady(settle_time(t)), 120)
+        st = yield from g_steady_leader(rs, k, phase, out, progress)
         if not st:
-            out.append({"trial": k, "ok": False, "reason": "no steady leader within 120 s"})
-            progress(rs, phase, k, None)
             continue
         old = st["holder"]
         rep = rs.by_id[old]
@@ -709,11 +719,8 @@ def g_crash_trials(rs: ReplicaSet, n: int, phase: str, out: list, progress):
 
 def g_graceful_trial(rs: ReplicaSet, k: int, phase: str, out: list, progress):
     t = rs.timings
-    yield from g_sleep(settle_time(t) + random.uniform(0, t["retry_period_s"]))
-    st = yield from g_wait(lambda: rs.steady(settle_time(t)), 120)
+    st = yield from g_steady_leader(rs, k, phase, out, progress)
     if not st:
-        out.append({"trial": k, "ok": False, "reason": "no steady leader within 120 s"})
-        progress(rs, phase, k, None)
         return
     old = st["holder"]
     rep = rs.by_id[old]
