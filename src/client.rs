@@ -2,8 +2,14 @@
 
 use std::time::Duration;
 
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kube::client::ConfigExt;
 use kube::config::{InClusterError, KubeConfigOptions, KubeconfigError};
 use kube::{Client, Config};
+use tower::ServiceBuilder;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 use tracing::info;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,5 +51,34 @@ pub async fn connect(request_timeout: Duration) -> Result<Client, ClientError> {
     // retry of 429/503/504 would hide time from it.
     config.default_retry = false;
     config.connect_timeout = Some(request_timeout);
-    Client::try_from(config).map_err(ClientError::Build)
+    build(&config).map_err(ClientError::Build)
+}
+
+/// kube's own client stack (base URI, authentication, extra headers over hyper and rustls),
+/// assembled here for one reason: TCP_NODELAY. kube's default connector leaves Nagle's
+/// algorithm on, and a standby's takeover is the first request on a fresh connection (its
+/// pooled one is busy carrying the watch). The TLS handshake ends with a small write, the
+/// request follows it, and Nagle holds the request until the server acknowledges that write,
+/// which a delayed ACK puts off by about 40 ms. Go's net package (and so client-go) turns
+/// Nagle off on every connection; so do we, and the takeover write leaves at once.
+///
+/// A kubeconfig that names a `proxy-url` gets kube's own stack instead, which says clearly
+/// that this build has no proxy support.
+fn build(config: &Config) -> Result<Client, kube::Error> {
+    if config.proxy_url.is_some() {
+        return Client::try_from(config.clone());
+    }
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(config.connect_timeout);
+    let https = config.rustls_https_connector_with_connector(tcp)?;
+    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(https);
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(BoxError::from)
+        .service(http);
+    Ok(Client::new(service, config.default_namespace.clone()))
 }
