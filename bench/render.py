@@ -264,7 +264,9 @@ def markdown(r: dict, svg_rel: str) -> str:
     a("## API requests by verb (steady state)")
     a("")
     w = k8["api_load"]["window_s"]
-    a(f"Lease requests per second, from kube-apiserver's audit log over a {w:.0f} s window with no trial running "
+    where = ("on a replica set per implementation that no trial touched, while the trials ran on others"
+             if "lanes" in r["method"] else "with no trial running")
+    a(f"Lease requests per second, from kube-apiserver's audit log over a {w:.0f} s window, {where} "
       "(one ServiceAccount per replica; a WATCH counts once, when it is opened). "
       f"Leader changes during the window: k8sensus {k8['api_load']['transitions_in_window']}, "
       f"client-go {cg['api_load']['transitions_in_window']}.")
@@ -386,9 +388,17 @@ def markdown(r: dict, svg_rel: str) -> str:
       "they would not be.")
     a("- Crash failover starts at the old leader's last renewal, not at the kill, so it does not depend on "
       "when in the renew cycle the kill landed; the kill comes up to one retry period after that renewal.")
-    a("- Crash trials of the two implementations overlap in time (different Leases); graceful trials and "
-      "the steady-state window do not overlap with any trial. On a 2-core machine the other "
-      "implementation's process restarts can add scheduling delay of the order of milliseconds.")
+    lanes = r["method"].get("lanes")
+    if lanes:
+        a(f"- Every replica set has its own namespace and Lease. Crash trials run on {lanes} set(s) per "
+          "implementation at the same time, beside the steady-state sets; graceful trials run one at a "
+          "time, beside the steady-state sets only. On a 2-core machine the other sets' process restarts "
+          "can add scheduling delay of the order of milliseconds. The steady-state sets are never "
+          "touched: their request counts do not depend on what other Leases do.")
+    else:
+        a("- Crash trials of the two implementations overlap in time (different Leases); graceful trials and "
+          "the steady-state window do not overlap with any trial. On a 2-core machine the other "
+          "implementation's process restarts can add scheduling delay of the order of milliseconds.")
     a("- The steady-state window is a sample: a standby that keeps a long-running watch open makes no "
       "request in most windows, and one request when the watch is re-opened; a longer window averages that.")
     a("- Memory is VmRSS (resident pages, shared library pages included) of otherwise idle replicas.")

@@ -3,7 +3,8 @@
 
     python3 bench/run.py            (or `make bench`)
 
-What it does, unattended, in about 20 minutes on a 2-core machine:
+What it does, unattended, in about 9 minutes on a 2-core machine once both
+electors and the control plane are built:
 
 1. builds both electors if needed: `make build` (target/release/k8sensus) and
    bench/client-go-ref (client-go's tools/leaderelection with a LeaseLock), the
@@ -11,14 +12,18 @@ What it does, unattended, in about 20 minutes on a 2-core machine:
 2. starts its own etcd + kube-apiserver (hack/control-plane/controlplane.py run
    --lifeline-stdin) with an audit log of every Lease request made by a
    ServiceAccount (a wrapper around kube-apiserver, see audit_wrapper());
-3. gives each implementation its own namespace, rbac.yaml applied there, and
+3. gives each replica set its own namespace, rbac.yaml applied there, and
    one ServiceAccount per replica (so that the audit log attributes every
-   request to a replica), and starts 3 replicas of each on its own Lease;
+   request to a replica); per implementation: one set left alone for the
+   steady-state window, and --lanes sets (default 2) that share the crash
+   trials; the first lane then runs the graceful trials;
 4. measures, from the outside, through a watch on the Leases and the audit log:
-   steady-state API load and memory, crash failover (kill -9 of the leader),
-   graceful handoff (SIGTERM to the leader), first leadership on an empty
-   namespace; with 15s/10s/2s timings and, if asked for (--short-crash-trials,
-   --short-graceful-trials), labelled apart, with 4s/3s/0.5s;
+   steady-state API load and memory (on the untouched sets, while the trials
+   run on the others), crash failover (kill -9 of the leader), graceful
+   handoff (SIGTERM to the leader, one trial at a time), first leadership on
+   an empty namespace; with 15s/10s/2s timings and, if asked for
+   (--short-crash-trials, --short-graceful-trials), labelled apart, with
+   4s/3s/0.5s;
 5. writes bench/results.json and runs bench/render.py (BENCHMARKS.md and
    bench/timeline.svg).
 
@@ -414,6 +419,7 @@ class LoadSampler(threading.Thread):
         super().__init__(daemon=True, name="load-sampler")
         self.samples: list[tuple[float, float, float]] = []
         self.phases: list[dict] = []
+        self.spans: list[dict] = []
         self.stopping = False
 
     @staticmethod
@@ -439,10 +445,14 @@ class LoadSampler(threading.Thread):
         if name:
             self.phases.append({"name": name, "t0": now, "t1": None})
 
+    def span(self, name: str, t0: float, t1: float) -> None:
+        """A stretch that overlaps the phases (reported after them)."""
+        self.spans.append({"name": name, "t0": t0, "t1": t1})
+
     def summary(self) -> list[dict]:
         self.phase("")
         out = []
-        for ph in self.phases:
+        for ph in self.phases + self.spans:
             xs = [s for s in self.samples if ph["t0"] <= s[0] <= (ph["t1"] or time.time())]
             if not xs:
                 continue
@@ -633,14 +643,16 @@ def g_wait(pred, timeout: float):
         yield
 
 
-def run_all(*gens) -> None:
-    active = list(gens)
+def run_all(*gens, beside=()) -> None:
+    """Step `gens` until all have finished; `beside` ones are stepped too while that lasts,
+    but not waited for."""
+    active, extra = list(gens), list(beside)
     while active:
-        for g in list(active):
+        for g in active + extra:
             try:
                 next(g)
             except StopIteration:
-                active.remove(g)
+                (active if g in active else extra).remove(g)
         time.sleep(POLL)
 
 
@@ -677,14 +689,14 @@ def g_steady_leader(rs: ReplicaSet, k: int, phase: str, out: list, progress):
     yield from g_sleep(settle_time(t) + random.uniform(0, t["retry_period_s"]))
     st = yield from g_wait(lambda: rs.steady(settle_time(t)), 120)
     if not st:
-        out.append({"trial": k, "ok": False, "reason": "no steady leader within 120 s"})
+        out.append({"trial": k, "ns": rs.ns, "ok": False, "reason": "no steady leader within 120 s"})
         progress(rs, phase, k, None)
     return st
 
 
-def g_crash_trials(rs: ReplicaSet, n: int, phase: str, out: list, progress):
+def g_crash_trials(rs: ReplicaSet, trials: range, phase: str, out: list, progress):
     t = rs.timings
-    for k in range(n):
+    for k in trials:
         st = yield from g_steady_leader(rs, k, phase, out, progress)
         if not st:
             continue
@@ -697,7 +709,7 @@ def g_crash_trials(rs: ReplicaSet, n: int, phase: str, out: list, progress):
         rep.reap("kill -9")
         ev = yield from g_wait(new_holder_pred(rs, idx, old), takeover_timeout(t))
         if not ev:
-            out.append({"trial": k, "ok": False, "old": old, "reason": "no takeover before timeout"})
+            out.append({"trial": k, "ns": rs.ns, "ok": False, "old": old, "reason": "no takeover before timeout"})
             rs.restart(rep, phase, k)
             progress(rs, phase, k, None)
             continue
@@ -705,7 +717,7 @@ def g_crash_trials(rs: ReplicaSet, n: int, phase: str, out: list, progress):
         upto = evs[:evs.index(ev)]
         last = [e for e in upto if e["holder"] == old and e["renew"] is not None]
         last_renew = last[-1]["renew"] if last else None
-        rec = {"trial": k, "ok": last_renew is not None and ev["acquire"] is not None,
+        rec = {"trial": k, "ns": rs.ns, "ok": last_renew is not None and ev["acquire"] is not None,
                "old": old, "new": ev["holder"], "kill_t": t_kill, "last_renew_t": last_renew,
                "acquire_t": ev["acquire"], "seen_t": ev["t"],
                "failover_s": ev["acquire"] - last_renew if last_renew and ev["acquire"] else None,
@@ -741,7 +753,7 @@ def g_graceful_trial(rs: ReplicaSet, k: int, phase: str, out: list, progress):
     rep.reap("sigterm" if exit_t is not None else "sigterm, then kill -9 (did not exit)")
     code = rep.proc.returncode
     if not ev:
-        out.append({"trial": k, "ok": False, "old": old, "reason": "no takeover before timeout",
+        out.append({"trial": k, "ns": rs.ns, "ok": False, "old": old, "reason": "no takeover before timeout",
                     "exit_code": code})
         rs.restart(rep, phase, k)
         progress(rs, phase, k, None)
@@ -749,7 +761,7 @@ def g_graceful_trial(rs: ReplicaSet, k: int, phase: str, out: list, progress):
     evs = rs.watcher.since(rs.ns, idx)
     upto = evs[:evs.index(ev)]
     rel = next((e for e in upto if e["holder"] == ""), None)
-    rec = {"trial": k, "ok": ev["acquire"] is not None, "old": old, "new": ev["holder"],
+    rec = {"trial": k, "ns": rs.ns, "ok": ev["acquire"] is not None, "old": old, "new": ev["holder"],
            "sigterm_t": t_term, "acquire_t": ev["acquire"], "seen_t": ev["t"],
            "handoff_s": ev["acquire"] - t_term if ev["acquire"] else None,
            "handoff_seen_s": ev["t"] - t_term,
@@ -768,6 +780,35 @@ def g_graceful_alternating(sets: list[ReplicaSet], n: int, phase: str, outs: dic
     for k in range(n):
         for rs in sets:
             yield from g_graceful_trial(rs, k, phase, outs[rs.impl["key"]], progress)
+
+
+def lanes_of(n: int, lanes: int) -> list[range]:
+    """Trial numbers 0..n-1 split into `lanes` consecutive runs, as even as possible."""
+    out, start = [], 0
+    for i in range(lanes):
+        size = n // lanes + (1 if i < n % lanes else 0)
+        out.append(range(start, start + size))
+        start += size
+    return out
+
+
+def g_steady_window(sets: list[ReplicaSet], seconds: float, settle: float, result: dict, sampler):
+    """The steady-state window on sets that no trial touches: it opens `settle` s after
+    each has a leader that renewed, lasts `seconds`, and ends by reading every replica's
+    memory. Stepped beside the trials, so it costs the run no time of its own."""
+    yield from g_wait_leaders(sets, 120)
+    yield from g_sleep(settle)
+    t0 = time.time()
+    log(f"steady state: counting Lease requests of {', '.join(rs.ns for rs in sets)} "
+        f"for {seconds:.0f} s, while the trials run on other namespaces")
+    yield from g_sleep(seconds)
+    t1 = time.time()
+    for rs in sets:
+        if not all(r.alive() for r in rs.replicas):
+            raise BenchError(f"a replica of {rs.ns} exited during the steady-state window; see {LOG_DIR}")
+    result.update(t0=t0, t1=t1, memory=memory(sets))
+    sampler.span("steady-state window (beside the trials)", t0, t1)
+    log("steady state: window closed")
 
 
 def g_wait_leaders(sets: list[ReplicaSet], timeout: float):
@@ -1134,7 +1175,11 @@ def timeline(events: list[dict], markers: list[dict], trials: list[dict], kind: 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--crash-trials", type=int, default=20)
+    ap.add_argument("--crash-trials", type=int, default=20,
+                    help="crash trials per implementation, shared between its lanes")
+    ap.add_argument("--lanes", type=int, default=2,
+                    help="replica sets per implementation that run crash trials side by side, each "
+                         "on its own Lease (default 2); the first one then runs the graceful trials")
     ap.add_argument("--graceful-trials", type=int, default=20)
     ap.add_argument("--short-crash-trials", type=int, default=0,
                     help="also crash trials with 4s/3s/0.5s timings (default 0: skipped, to keep "
@@ -1153,6 +1198,8 @@ def main() -> int:
                     help="use the existing target/release/k8sensus instead of running `make build`")
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args()
+    if args.lanes < 1:
+        ap.error("--lanes must be at least 1")
     if args.steady_seconds < 60:
         log("note: --steady-seconds below 60 does not meet the benchmark's definition")
     command = shlex.join(["python3", os.path.relpath(sys.argv[0], REPO) if not os.path.isabs(sys.argv[0])
@@ -1231,8 +1278,9 @@ def main() -> int:
         short = {"lease_duration_s": 4.0, "renew_deadline_s": 3.0, "retry_period_s": 0.5}
         # The run's seed in every namespace: ServiceAccount names in the audit log then belong to
         # this run alone, even if another run writes to the same audit log.
+        lane_names = [f"lane{chr(ord('a') + i)}" for i in range(args.lanes)]
         ns = {(k, p): f"bench-{seed % 100000}-{p}-{impls[k]['key']}" for k in impls
-              for p in ("main", "short", "first")}
+              for p in ("steady", *lane_names, "short", "first")}
         kubeconfigs = setup_namespaces(cp, work, sorted(ns.values()))
         log(f"namespaces ready: {', '.join(sorted(ns.values()))}")
         markers: list[dict] = []
@@ -1241,47 +1289,59 @@ def main() -> int:
             v = "FAILED" if value is None else f"{value * 1000:.0f} ms" if value < 1 else f"{value:.3f} s"
             log(f"{phase:15s} {rs.impl['key']:9s} trial {k + 1:2d}: {v}")
 
-        # -- 15s/10s/2s: steady state, memory, crash, graceful ------------------
-        main_sets = [ReplicaSet(impls[k], ns[(k, "main")], kubeconfigs, normal, watcher, markers)
-                     for k in impls]
-        sets += main_sets
-        for rs in main_sets:
+        # -- 15s/10s/2s: steady state and memory beside crash, then graceful ----
+        steady_sets = [ReplicaSet(impls[k], ns[(k, "steady")], kubeconfigs, normal, watcher, markers)
+                       for k in impls]
+        lanes = {k: [ReplicaSet(impls[k], ns[(k, lane)], kubeconfigs, normal, watcher, markers)
+                     for lane in lane_names] for k in impls}
+        lane_sets = [rs for k in impls for rs in lanes[k]]
+        sets += steady_sets + lane_sets
+        for rs in steady_sets + lane_sets:
             rs.start_all()
-        log("started 3 replicas of each (15s/10s/2s); waiting for leaders")
-        drive(g_wait_leaders(main_sets, 120))
-        for rs in main_sets:
-            log(f"{rs.impl['key']}: leader {watcher.latest(rs.ns)['holder']}")
-        time.sleep(15)
-        t0 = time.time()
-        sampler.phase("steady state")
-        log(f"steady state: counting Lease requests per replica for {args.steady_seconds:.0f} s")
-        time.sleep(args.steady_seconds)
-        t1 = time.time()
+        log(f"started {len(steady_sets + lane_sets)} sets of 3 replicas (15s/10s/2s): per "
+            f"implementation one for the steady state and {args.lanes} for the trials; waiting for leaders")
+        drive(g_wait_leaders(steady_sets + lane_sets, 120))
+        for rs in steady_sets + lane_sets:
+            log(f"{rs.ns}: leader {watcher.latest(rs.ns)['holder']}")
+        window: dict = {}
+        steady_gen = g_steady_window(steady_sets, args.steady_seconds, 15.0, window, sampler)
+
+        crash = {impls[k]["key"]: [] for k in impls}
+        graceful = {impls[k]["key"]: [] for k in impls}
+        sampler.phase("crash trials")
+        log(f"crash failover (kill -9 of the leader), {args.crash_trials} trials each, "
+            f"{args.lanes} lane(s) per implementation, all at once")
+        run_all(*[g_crash_trials(rs, trials, "crash 15s", crash[impls[k]["key"]], progress)
+                  for k in impls for rs, trials in zip(lanes[k], lanes_of(args.crash_trials, args.lanes))],
+                beside=[steady_gen])
+        for k in impls:
+            crash[impls[k]["key"]].sort(key=lambda t: t["trial"])
+            for rs in lanes[k][1:]:
+                rs.stop_all()
+        sampler.phase("graceful trials")
+        log(f"graceful handoff (SIGTERM to the leader), {args.graceful_trials} trials each, alternating")
+        run_all(g_graceful_alternating([lanes[k][0] for k in impls], args.graceful_trials,
+                                       "graceful 15s", graceful, progress), beside=[steady_gen])
+        for k in impls:
+            lanes[k][0].stop_all()
+        if not window:
+            sampler.phase("rest of the steady-state window")
+            log("waiting for the steady-state window to close")
+        drive(steady_gen)
         sampler.phase("")
-        mem = memory(main_sets)
-        load = steady_state(main_sets, audit_log, t0, t1)
-        for rs in main_sets:
+        for rs in steady_sets:
+            rs.stop_all()
+        mem = window["memory"]
+        load = steady_state(steady_sets, audit_log, window["t0"], window["t1"])
+        for rs in steady_sets:
             L, M = load[rs.impl["key"]], mem[rs.impl["key"]]
             log(f"{rs.impl['key']:9s}: standby {L['standby_requests_per_s']:.3f} req/s, leader "
                 f"{L['leader_requests_per_s']:.3f} req/s ({L['leader_reads_per_s']:.3f} reads/s), "
                 f"RSS {M['rss_mib']:.1f} MiB")
 
-        crash = {rs.impl["key"]: [] for rs in main_sets}
-        sampler.phase("crash trials")
-        log(f"crash failover (kill -9 of the leader), {args.crash_trials} trials each, both at once")
-        run_all(*[g_crash_trials(rs, args.crash_trials, "crash 15s", crash[rs.impl["key"]], progress)
-                  for rs in main_sets])
-        graceful = {rs.impl["key"]: [] for rs in main_sets}
-        sampler.phase("graceful trials")
-        log(f"graceful handoff (SIGTERM to the leader), {args.graceful_trials} trials each, alternating")
-        drive(g_graceful_alternating(main_sets, args.graceful_trials, "graceful 15s", graceful, progress))
-        sampler.phase("")
-        for rs in main_sets:
-            rs.stop_all()
-
         # -- 4s/3s/0.5s ---------------------------------------------------------
-        short_crash = {rs.impl["key"]: [] for rs in main_sets}
-        short_graceful = {rs.impl["key"]: [] for rs in main_sets}
+        short_crash = {impls[k]["key"]: [] for k in impls}
+        short_graceful = {impls[k]["key"]: [] for k in impls}
         short_sets = []
         if args.short_crash_trials or args.short_graceful_trials:
             short_sets = [ReplicaSet(impls[k], ns[(k, "short")], kubeconfigs, short, watcher, markers)
@@ -1295,7 +1355,7 @@ def main() -> int:
             if args.short_crash_trials:
                 sampler.phase("crash trials, short timings")
                 log(f"crash failover, short timings, {args.short_crash_trials} trials each, both at once")
-                run_all(*[g_crash_trials(rs, args.short_crash_trials, "crash 4s", short_crash[rs.impl["key"]],
+                run_all(*[g_crash_trials(rs, range(args.short_crash_trials), "crash 4s", short_crash[rs.impl["key"]],
                                          progress) for rs in short_sets])
             if args.short_graceful_trials:
                 per_trial = 2 * (settle_time(short) + short["retry_period_s"] + 1.5)
@@ -1351,15 +1411,19 @@ def main() -> int:
                             "requestReceivedTimestamp in the window; a WATCH counts once, when opened; "
                             "per-role rates are requests made while in that role divided by the time "
                             "spent in it (standby: mean per standby)",
-                "rss_mib": "VmRSS from /proc/PID/status at the end of the steady-state window "
-                           "(every replica up for more than a minute)",
+                "rss_mib": "VmRSS from /proc/PID/status at the end of the steady-state window, mean "
+                           "over the 3 replicas of the steady-state set (each up for minutes)",
                 "binary_mib": "file size of the stripped binary / 2^20",
                 "first_leadership_s": "from spawning one replica on a namespace without the Lease "
                                       "to its acquireTime; median",
                 "percentiles": "linear interpolation between closest ranks",
-                "concurrency": "crash trials of both implementations run at the same time (different "
-                               "Leases); graceful trials alternate one at a time; steady state measured "
-                               "for both at once with no trial running",
+                "concurrency": "every replica set has its own namespace and Lease. Steady state (API "
+                               "load, memory) is measured on one set per implementation that no trial "
+                               "touches, while the trials run on the others. Crash trials run on "
+                               f"{args.lanes} lane(s) per implementation, all at the same time; graceful "
+                               "trials then run on the first lane, one trial at a time, alternating "
+                               "between the implementations",
+                "lanes": args.lanes,
                 "machine_load": "share of all CPUs busy (/proc/stat) and 1-min load average, sampled "
                                 "every 2 s by the driver; it includes the benchmark's own processes and "
                                 "anything else running on the host",
@@ -1405,14 +1469,16 @@ def main() -> int:
                 },
                 "raw": {"crash": crash[key], "graceful": graceful[key], "short_crash": short_crash[key],
                         "short_graceful": short_graceful[key], "first_leadership": first[k],
-                        "process_exits": {r.identity: r.exits for rs in sets if rs.impl["key"] == key
-                                          for r in rs.replicas}},
+                        "process_exits": {f"{rs.ns}/{r.identity}": r.exits for rs in sets
+                                          if rs.impl["key"] == key for r in rs.replicas}},
             }
-            main_rs = next(rs for rs in main_sets if rs.impl["key"] == key)
-            ids = [r.identity for r in main_rs.replicas]
-            evs = watcher.all(main_rs.ns)
-            mk = [m for m in markers if m["ns"] == main_rs.ns]
-            results["timeline"][k] = {"crash": timeline(evs, mk, crash[key], "crash", ids),
+            # The picture follows the first lane, which ran both kinds of trial.
+            first_lane = lanes[k][0]
+            ids = [r.identity for r in first_lane.replicas]
+            evs = watcher.all(first_lane.ns)
+            mk = [m for m in markers if m["ns"] == first_lane.ns]
+            mine = [t for t in crash[key] if t.get("ns") == first_lane.ns]
+            results["timeline"][k] = {"crash": timeline(evs, mk, mine, "crash", ids),
                                       "graceful": timeline(evs, mk, graceful[key], "graceful", ids)}
         results["watch"] = {"reconnects": watcher.reconnects, "relists": watcher.relists,
                             "errors": watcher.errors[-10:]}
