@@ -116,18 +116,40 @@ def kill_group(p: subprocess.Popen) -> None:
     p.wait()
 
 
-def run_cmd(argv, *, input=None, cwd=REPO, env=None, timeout=600) -> str:
-    """Run a command to completion; raise BenchError with its output on failure."""
+HEARTBEAT = 30.0  # seconds between "still running" lines of a long step
+
+
+def elapsed(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def run_cmd(argv, *, input=None, cwd=REPO, env=None, timeout=600, heartbeat: str | None = None,
+            show_stderr: bool = False) -> str:
+    """Run a command to completion and return its stdout; raise BenchError with its output on
+    failure. A `heartbeat` names the step in a line every HEARTBEAT s, so that a long build
+    does not look hung; `show_stderr` passes the command's stderr (its own progress) through."""
     p = spawn(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else
-              subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              subprocess.DEVNULL, stdout=subprocess.PIPE,
+              stderr=None if show_stderr else subprocess.PIPE, text=True)
+    start = time.monotonic()
     try:
-        out, err = p.communicate(input, timeout=timeout)
+        while True:
+            left = timeout - (time.monotonic() - start)
+            try:
+                out, err = p.communicate(input, timeout=max(0.1, min(HEARTBEAT, left)))
+                break
+            except subprocess.TimeoutExpired:
+                input = None  # sent with the first call; communicate() keeps what is pending
+                if time.monotonic() - start >= timeout:
+                    raise BenchError(f"timed out after {timeout:.0f} s: {shlex.join(map(str, argv))}")
+                if heartbeat:
+                    log(f"  ... still {heartbeat} ({elapsed(time.monotonic() - start)})")
     except BaseException:
         kill_group(p)
         raise
     if p.returncode != 0:
         raise BenchError(f"command failed (exit {p.returncode}): {shlex.join(map(str, argv))}\n"
-                         f"{out[-3000:]}{err[-3000:]}")
+                         f"{out[-3000:]}{(err or '')[-3000:]}")
     return out
 
 
@@ -165,7 +187,7 @@ def build_client_go_ref() -> Path:
     log(f"client-go-ref: building ({gover}, CGO_ENABLED=0 go build -trimpath -ldflags '{GO_LDFLAGS}')")
     try:
         run_cmd(["go", "build", "-trimpath", "-ldflags", GO_LDFLAGS, "-o", str(tmp / "client-go-ref"),
-                 "."], cwd=CLIENT_GO_SRC, env=env, timeout=1200)
+                 "."], cwd=CLIENT_GO_SRC, env=env, timeout=1200, heartbeat="building client-go-ref")
         final.parent.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.rename(tmp, final.parent)
@@ -177,17 +199,31 @@ def build_client_go_ref() -> Path:
 
 
 def build_rust() -> Path:
-    log("k8sensus: make build")
-    p = spawn(["make", "build"], cwd=REPO, stdin=subprocess.DEVNULL,
-              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        out, _ = p.communicate()
-    except BaseException:
-        kill_group(p)
-        raise
-    (LOG_DIR / "make-build.log").write_text(out)
+    """`make build`, its output in LOG_DIR/make-build.log; every HEARTBEAT s a line with the
+    crate cargo reached last."""
+    logfile = LOG_DIR / "make-build.log"
+    log(f"k8sensus: make build (output in {logfile})")
+    start = time.monotonic()
+    with open(logfile, "w") as out:
+        p = spawn(["make", "build"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
+                  stderr=subprocess.STDOUT)
+        try:
+            while True:
+                try:
+                    p.wait(timeout=HEARTBEAT)
+                    break
+                except subprocess.TimeoutExpired:
+                    last = [ln.strip() for ln in logfile.read_text(errors="replace").splitlines()
+                            if ln.strip().startswith(("Compiling", "Building", "Downloaded", "Updating"))]
+                    log(f"  ... still running make build ({elapsed(time.monotonic() - start)}"
+                        + (f"; {last[-1][:80]}" if last else "") + ")")
+        except BaseException:
+            kill_group(p)
+            raise
+    text = logfile.read_text(errors="replace")
     if p.returncode != 0:
-        raise BenchError(f"make build failed (exit {p.returncode}):\n{out[-4000:]}")
+        raise BenchError(f"make build failed (exit {p.returncode}):\n{text[-4000:]}")
+    log(f"k8sensus: built in {elapsed(time.monotonic() - start)}")
     return RUST_BIN
 
 
@@ -224,7 +260,8 @@ def audit_wrapper(work: Path, audit_log: Path) -> Path:
     """A bin dir for K8SENSUS_CONTROL_PLANE_BIN: etcd and kubectl as built by
     controlplane.py, kube-apiserver wrapped to add the audit flags. controlplane.py
     itself is unchanged."""
-    real = Path(run_cmd([sys.executable, str(CONTROLPLANE), "build"], timeout=3600)
+    # controlplane.py prints its own progress (a cold build takes minutes) on stderr.
+    real = Path(run_cmd([sys.executable, str(CONTROLPLANE), "build"], timeout=3600, show_stderr=True)
                 .strip().splitlines()[-1])
     d = work / "cp-bin"
     d.mkdir()
