@@ -168,8 +168,9 @@ def cache_root() -> Path:
 GO_LDFLAGS = "-s -w"
 
 
-def build_client_go_ref() -> Path:
-    """bench/client-go-ref, built stripped, cached by a hash of its sources and Go version."""
+def build_client_go_ref() -> tuple[Path, bool]:
+    """bench/client-go-ref, built stripped, cached by a hash of its sources and Go version.
+    Returns the binary and whether it came from the cache."""
     env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
     gover = run_cmd(["go", "env", "GOVERSION"], env=env).strip()
     h = hashlib.sha256()
@@ -180,7 +181,7 @@ def build_client_go_ref() -> Path:
     final = cache_root() / "client-go-ref" / key / "client-go-ref"
     if os.access(final, os.X_OK):
         log(f"client-go-ref: cached {final}")
-        return final
+        return final, True
     tmp = final.parent.parent / f".tmp-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -195,7 +196,7 @@ def build_client_go_ref() -> Path:
             pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return final, False
 
 
 def build_rust() -> Path:
@@ -256,10 +257,11 @@ rules:
 """
 
 
-def audit_wrapper(work: Path, audit_log: Path) -> Path:
+def audit_wrapper(work: Path, audit_log: Path) -> tuple[Path, dict]:
     """A bin dir for K8SENSUS_CONTROL_PLANE_BIN: etcd and kubectl as built by
     controlplane.py, kube-apiserver wrapped to add the audit flags. controlplane.py
-    itself is unchanged."""
+    itself is unchanged. Also returns how the binaries were had (built now or cached)."""
+    t0, started = time.monotonic(), time.time()
     # controlplane.py prints its own progress (a cold build takes minutes) on stderr.
     real = Path(run_cmd([sys.executable, str(CONTROLPLANE), "build"], timeout=3600, show_stderr=True)
                 .strip().splitlines()[-1])
@@ -276,7 +278,14 @@ def audit_wrapper(work: Path, audit_log: Path) -> Path:
                  f"--audit-log-path={shlex.quote(str(audit_log))} "
                  "--audit-log-format=json --audit-log-mode=blocking\n")
     w.chmod(0o755)
-    return d
+    info = {"seconds": round(time.monotonic() - t0, 1), "cached": True}
+    try:
+        bi = json.loads((real.parent / "build-info.json").read_text())
+        info["cached"] = parse_time(bi["built_at"]) < started - 1
+        info["build_info"] = bi
+    except (OSError, ValueError, KeyError):
+        pass
+    return d, info
 
 
 class ControlPlane:
@@ -1138,6 +1147,35 @@ def source_snapshot() -> dict:
     return g
 
 
+def cache_state() -> str:
+    """Which build caches exist at the start, for the report: a fresh machine has none."""
+    def has(p) -> bool:
+        try:
+            return p.is_dir() and any(p.iterdir())
+        except OSError:
+            return False
+
+    def go_env(name):
+        try:
+            return subprocess.run(["go", "env", name], capture_output=True, text=True, timeout=30,
+                                  env={**os.environ, "GOTOOLCHAIN": "local"}).stdout.strip()
+        except OSError:
+            return ""
+    cargo_home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
+    found = {
+        "target/release": has(REPO / "target" / "release"),
+        "cargo registry": has(cargo_home / "registry"),
+        "Go module cache": bool(go_env("GOMODCACHE")) and has(Path(go_env("GOMODCACHE"))),
+        "Go build cache": bool(go_env("GOCACHE")) and has(Path(go_env("GOCACHE"))),
+        "control plane": has(cache_root() / "control-plane"),
+        "client-go-ref": has(cache_root() / "client-go-ref"),
+    }
+    present = [k for k, v in found.items() if v]
+    return ("none (a fresh machine)" if not present
+            else "present: " + ", ".join(present) + "; absent: "
+            + (", ".join(k for k, v in found.items() if not v) or "none"))
+
+
 def sha256(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
@@ -1277,6 +1315,8 @@ def main() -> int:
     try:
         log(f"work dir {work}, logs in {LOG_DIR}, seed {seed}")
         before = source_snapshot()
+        caches = cache_state()
+        t_build0 = time.monotonic()
         if args.skip_build:
             if not os.access(RUST_BIN, os.X_OK):
                 raise BenchError(f"--skip-build: no {RUST_BIN}; run `make build`")
@@ -1295,13 +1335,16 @@ def main() -> int:
         log(f"k8sensus source: commit {source['commit_short']}"
             + (f", uncommitted changes in {', '.join(source['build_inputs_dirty'])}"
                if source["build_inputs_dirty"] else ", src/ and Cargo files as committed"))
-        go_bin = build_client_go_ref()
+        t_built_rust = time.monotonic()
+        go_bin, go_cached = build_client_go_ref()
+        t_built_go = time.monotonic()
         impls = {
             "k8sensus": {"key": "k8sensus", "bin": rust_bin, "extra_args": rust_extra_args(rust_bin),
                          "env": {"LOG_FORMAT": "json"}},
             "client_go": {"key": "client-go", "bin": go_bin, "extra_args": [], "env": {}},
         }
-        bin_dir = audit_wrapper(work, audit_log)
+        bin_dir, cp_build = audit_wrapper(work, audit_log)
+        t_built = time.monotonic()
         log("starting etcd + kube-apiserver (with an audit log of Lease requests)")
         cp = ControlPlane(work)
         cp.start(bin_dir)
@@ -1426,6 +1469,14 @@ def main() -> int:
             "generated_at": finished_at.isoformat(timespec="seconds"),
             "started_at": started_at.isoformat(timespec="seconds"),
             "duration_s": round(time.monotonic() - T0, 1),
+            "build": {
+                "k8sensus": {"seconds": round(t_built_rust - t_build0, 1),
+                             "cached": bool(args.skip_build)},
+                "client_go_ref": {"seconds": round(t_built_go - t_built_rust, 1), "cached": go_cached},
+                "control_plane": cp_build,
+                "measuring_s": round(time.monotonic() - t_built, 1),
+                "caches": caches,
+            },
             "seed": seed,
             "machine": {**machine_info(), "loadavg_at_start": [round(x, 2) for x in load_at_start],
                         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
