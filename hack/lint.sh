@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # hack/lint.sh: checks the files that package k8sensus (Dockerfile, rbac.yaml,
-# deployment.yaml). The Rust code has its own checks (cargo fmt, clippy, tests).
+# deployment.yaml) and the benchmark figures the docs quote. The Rust code has its own
+# checks (cargo fmt, clippy, tests).
 #
 #   Dockerfile       hadolint, failing on warnings as well as errors
 #   rbac.yaml        validated against the Kubernetes 1.33 API schemas in strict mode,
 #   deployment.yaml  so a misspelt or misplaced field is an error, not silently ignored
 #   Dockerfile       builds with exactly the Makefile's CARGO_BUILD_RELEASE command
+#   README.md        its benchmark table, BENCHMARKS.md and bench/timeline.svg match
+#                    bench/results.json (bench/render.py --check)
 #
 # The tools are pinned and installed with pip into a virtualenv outside the repository,
 # created on first use and reused afterwards:
@@ -183,6 +186,16 @@ check_build_command() {
     fi
 }
 check_build_command
+
+# ---- benchmark figures ----------------------------------------------------------------------
+
+# README.md's comparison table, BENCHMARKS.md and bench/timeline.svg are written by
+# bench/render.py from bench/results.json; a hand edit or a stale render is an error.
+if out="$(python3 bench/render.py --check 2>&1)"; then
+    pass "README.md, BENCHMARKS.md and bench/timeline.svg match bench/results.json"
+else
+    fail "benchmark figures out of date (rule: every figure comes from bench/results.json via bench/render.py)" "$out"
+fi
 
 # ---- result -------------------------------------------------------------------------------
 
