@@ -8,6 +8,7 @@ use kube::client::ConfigExt;
 use kube::config::{InClusterError, KubeConfigOptions, KubeconfigError};
 use kube::{Client, Config};
 use tower::ServiceBuilder;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 use tracing::info;
@@ -78,6 +79,12 @@ fn build(config: &Config) -> Result<Client, kube::Error> {
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
+        // Every request, response and failure at DEBUG (RUST_LOG=info,tower_http=debug). Not
+        // higher: the elector retries failures and logs each with its context itself.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .map_err(BoxError::from)
         .service(http);
     Ok(Client::new(service, config.default_namespace.clone()))

@@ -7,9 +7,10 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::LogFormat;
 
 /// Installs the global subscriber. Logs go to stderr. RUST_LOG picks the level (default
-/// `default_level`: `info` for the elector, `warn` for `k8sensus status`). kube's HTTP trace is off unless RUST_LOG names it: it logs every failed request
-/// at ERROR even when the elector retries it, and the elector already logs each failure with
-/// its context. `RUST_LOG=info,kube_client=debug` turns it on.
+/// `default_level`: `info` for the elector, `warn` for `k8sensus status`). kube's own log lines
+/// are off unless RUST_LOG names kube: they report failed requests that the elector retries
+/// and already logs with their context. The HTTP trace (every request, see client.rs) is at
+/// DEBUG under `tower_http`: `RUST_LOG=info,tower_http=debug` turns it on.
 pub fn init(format: LogFormat, default_level: &str) {
     let mut spec = std::env::var("RUST_LOG").unwrap_or_default();
     if spec.trim().is_empty() {
