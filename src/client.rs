@@ -9,9 +9,9 @@ use kube::config::{InClusterError, KubeConfigOptions, KubeconfigError};
 use kube::{Client, Config};
 use tower::ServiceBuilder;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::info;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-use tracing::info;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -22,6 +22,10 @@ pub enum ClientError {
         in_cluster: InClusterError,
         kubeconfig: KubeconfigError,
     },
+    #[error(
+        "the kubeconfig's cluster sets proxy-url ({0}), and k8sensus connects to the API server directly only. Remove proxy-url from the cluster entry, or run k8sensus where it can reach the API server without a proxy"
+    )]
+    ProxyUnsupported(String),
     #[error("failed to build a Kubernetes client: {0}")]
     Build(#[source] kube::Error),
 }
@@ -52,6 +56,9 @@ pub async fn connect(request_timeout: Duration) -> Result<Client, ClientError> {
     // retry of 429/503/504 would hide time from it.
     config.default_retry = false;
     config.connect_timeout = Some(request_timeout);
+    if let Some(proxy) = &config.proxy_url {
+        return Err(ClientError::ProxyUnsupported(proxy.to_string()));
+    }
     build(&config).map_err(ClientError::Build)
 }
 
@@ -62,13 +69,7 @@ pub async fn connect(request_timeout: Duration) -> Result<Client, ClientError> {
 /// request follows it, and Nagle holds the request until the server acknowledges that write,
 /// which a delayed ACK puts off by about 40 ms. Go's net package (and so client-go) turns
 /// Nagle off on every connection; so do we, and the takeover write leaves at once.
-///
-/// A kubeconfig that names a `proxy-url` gets kube's own stack instead, which says clearly
-/// that this build has no proxy support.
 fn build(config: &Config) -> Result<Client, kube::Error> {
-    if config.proxy_url.is_some() {
-        return Client::try_from(config.clone());
-    }
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);

@@ -277,6 +277,42 @@ fn no_cluster_config_is_one_clear_error() {
     assert!(stderr.contains("KUBECONFIG"), "{stderr}");
 }
 
+/// A kubeconfig that asks for a proxy is refused with a message that says what to change,
+/// before any connection (k8sensus has no proxy support; see src/client.rs).
+#[test]
+fn proxy_url_in_the_kubeconfig_is_a_clear_error() {
+    let wire = Tripwire::new("proxy");
+    let text = std::fs::read_to_string(&wire.kubeconfig).unwrap();
+    let text = text.replace(
+        "    insecure-skip-tls-verify: true\n",
+        "    insecure-skip-tls-verify: true\n    proxy-url: http://127.0.0.1:9\n",
+    );
+    assert!(
+        text.contains("proxy-url"),
+        "the test kubeconfig changed shape"
+    );
+    std::fs::write(&wire.kubeconfig, text).unwrap();
+    let out = wire.run(
+        &[
+            "--lease-name",
+            "l",
+            "--identity",
+            "a",
+            "--probe-addr",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("proxy-url"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !wire.was_touched(),
+        "k8sensus connected despite the proxy-url"
+    );
+}
+
 /// `--help` documents every flag with the walkthrough's defaults.
 #[test]
 fn help_lists_every_flag_with_defaults() {
