@@ -15,7 +15,7 @@
 //! CHAOS.md. Other knobs: `K8SENSUS_CHAOS_ONLY=name,name` (a subset of faults),
 //! `K8SENSUS_CHAOS_SEED` (the master seed, to replay the same random choices),
 //! `K8SENSUS_CHAOS_PARALLEL` (trials run at once, default 3), `K8SENSUS_CHAOS_RESULTS` (where
-//! to write the results; by default a file in the temp directory).
+//! to write the results; by default target/tmp/chaos-smoke/results.json, overwritten each run).
 //!
 //! Trials of independent namespaces run concurrently. The kube-apiserver restarts disturb
 //! every namespace of this binary's control plane, so they run alone, after the others.
@@ -1063,11 +1063,9 @@ impl Settings {
         });
         let (results, committed) = match var("K8SENSUS_CHAOS_RESULTS") {
             Some(path) => (PathBuf::from(path), true),
+            // The smoke run's results stay inside target/ (overwritten each run), not in /tmp.
             None => (
-                std::env::temp_dir().join(format!(
-                    "k8sensus-chaos-{}/results.json",
-                    std::process::id()
-                )),
+                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("chaos-smoke/results.json"),
                 false,
             ),
         };
