@@ -740,17 +740,24 @@ def g_steady_leader(rs: ReplicaSet, k: int, phase: str, out: list, progress):
     return st
 
 
+def strike(rs: ReplicaSet, st: dict, sig, kind: str, phase: str, k: int):
+    """Signal the steady leader `st` names, marked on the timeline. Returns the old holder,
+    its replica, the watch position before the signal, and when it was sent."""
+    old = st["holder"]
+    rep = rs.by_id[old]
+    idx = rs.watcher.count(rs.ns)
+    t = rep.signal(sig)
+    rs.mark(kind, old, t, phase=phase, trial=k)
+    return old, rep, idx, t
+
+
 def g_crash_trials(rs: ReplicaSet, trials: range, phase: str, out: list, progress):
     t = rs.timings
     for k in trials:
         st = yield from g_steady_leader(rs, k, phase, out, progress)
         if not st:
             continue
-        old = st["holder"]
-        rep = rs.by_id[old]
-        idx = rs.watcher.count(rs.ns)
-        t_kill = rep.signal(signal.SIGKILL)
-        rs.mark("kill", old, t_kill, phase=phase, trial=k)
+        old, rep, idx, t_kill = strike(rs, st, signal.SIGKILL, "kill", phase, k)
         rep.proc.wait()
         rep.reap("kill -9")
         ev = yield from g_wait(new_holder_pred(rs, idx, old), takeover_timeout(t))
@@ -780,11 +787,7 @@ def g_graceful_trial(rs: ReplicaSet, k: int, phase: str, out: list, progress):
     st = yield from g_steady_leader(rs, k, phase, out, progress)
     if not st:
         return
-    old = st["holder"]
-    rep = rs.by_id[old]
-    idx = rs.watcher.count(rs.ns)
-    t_term = rep.signal(signal.SIGTERM)
-    rs.mark("sigterm", old, t_term, phase=phase, trial=k)
+    old, rep, idx, t_term = strike(rs, st, signal.SIGTERM, "sigterm", phase, k)
     pred = new_holder_pred(rs, idx, old)
     ev, exit_t = None, None
     end = time.monotonic() + takeover_timeout(t)

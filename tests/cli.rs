@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_k8sensus");
 
+/// Flags that pass every check (probes on a free loopback port), for tests about what
+/// happens after the flags.
+const VALID_ARGS: [&str; 6] = [
+    "--lease-name",
+    "l",
+    "--identity",
+    "a",
+    "--probe-addr",
+    "127.0.0.1:0",
+];
+
 /// A loopback listener standing in for "the network", and a kubeconfig that points at it.
 struct Tripwire {
     listener: TcpListener,
@@ -258,17 +269,10 @@ fn valid_input_does_reach_the_api_server() {
 #[test]
 fn no_cluster_config_is_one_clear_error() {
     let mut cmd = Command::new(BIN);
-    cmd.args([
-        "--lease-name",
-        "l",
-        "--identity",
-        "a",
-        "--probe-addr",
-        "127.0.0.1:0",
-    ])
-    .env_clear()
-    .env("KUBECONFIG", "/nonexistent/kubeconfig")
-    .env("HOME", "/nonexistent");
+    cmd.args(VALID_ARGS)
+        .env_clear()
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("HOME", "/nonexistent");
     let out = run_with_timeout(cmd, Duration::from_secs(20));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -292,17 +296,7 @@ fn proxy_url_in_the_kubeconfig_is_a_clear_error() {
         "the test kubeconfig changed shape"
     );
     std::fs::write(&wire.kubeconfig, text).unwrap();
-    let out = wire.run(
-        &[
-            "--lease-name",
-            "l",
-            "--identity",
-            "a",
-            "--probe-addr",
-            "127.0.0.1:0",
-        ],
-        &[],
-    );
+    let out = wire.run(&VALID_ARGS, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("proxy-url"), "{stderr}");
