@@ -14,6 +14,7 @@ import datetime as dt
 import html
 import json
 import math
+import statistics
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,12 +108,9 @@ def targets(r: dict) -> list[dict]:
 def acquire_to_watch(r: dict, k: str) -> tuple:
     """(median, max) over all trials of the time from the new holder's acquireTime to the
     driver's watch receiving its write: how long the takeover write took to land."""
-    xs = sorted(t["seen_t"] - t["acquire_t"] for kind in ("crash", "graceful")
-                for t in r[k]["raw"][kind] if t.get("ok"))
-    if not xs:
-        return None, None
-    mid = len(xs) // 2
-    return (xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2), max(xs)
+    xs = [t["seen_t"] - t["acquire_t"] for kind in ("crash", "graceful")
+          for t in r[k]["raw"][kind] if t.get("ok")]
+    return (statistics.median(xs), max(xs)) if xs else (None, None)
 
 
 README_BEGIN = "<!-- bench/render.py writes from here to the end marker, from bench/results.json -->"

@@ -1108,16 +1108,15 @@ def machine_info() -> dict:
     except OSError:
         pass
 
-    def ver(argv):
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                                  env={**os.environ, "GOTOOLCHAIN": "local"}).stdout.strip()
-        except OSError:
-            return None
+    try:
+        rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True,
+                               timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        rustc = None
     return {"hostname": platform.node(), "kernel": platform.release(), "platform": platform.platform(),
             "cpu_model": cpu, "cpus": os.cpu_count(), "memory_gib": mem,
-            "python": platform.python_version(), "go": ver(["go", "env", "GOVERSION"]),
-            "rustc": ver(["rustc", "--version"])}
+            "python": platform.python_version(), "go": go_env("GOVERSION")[0] or None,
+            "rustc": rustc}
 
 
 def git_info() -> dict:
@@ -1150,26 +1149,31 @@ def source_snapshot() -> dict:
     return g
 
 
+def go_env(*names: str) -> list[str]:
+    """`go env NAME...` with the local toolchain, one value per name ("" if go fails)."""
+    try:
+        out = subprocess.run(["go", "env", *names], capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "GOTOOLCHAIN": "local"}).stdout.splitlines()
+    except (OSError, subprocess.TimeoutExpired):
+        out = []
+    return [v.strip() for v in out] + [""] * (len(names) - len(out))
+
+
 def cache_state() -> str:
     """Which build caches exist at the start, for the report: a fresh machine has none."""
-    def has(p) -> bool:
+    def has(p: str | Path) -> bool:
         try:
-            return p.is_dir() and any(p.iterdir())
+            return bool(p) and Path(p).is_dir() and any(Path(p).iterdir())
         except OSError:
             return False
 
-    def go_env(name):
-        try:
-            return subprocess.run(["go", "env", name], capture_output=True, text=True, timeout=30,
-                                  env={**os.environ, "GOTOOLCHAIN": "local"}).stdout.strip()
-        except OSError:
-            return ""
+    gomodcache, gocache = go_env("GOMODCACHE", "GOCACHE")
     cargo_home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
     found = {
         "target/release": has(REPO / "target" / "release"),
         "cargo registry": has(cargo_home / "registry"),
-        "Go module cache": bool(go_env("GOMODCACHE")) and has(Path(go_env("GOMODCACHE"))),
-        "Go build cache": bool(go_env("GOCACHE")) and has(Path(go_env("GOCACHE"))),
+        "Go module cache": has(gomodcache),
+        "Go build cache": has(gocache),
         "control plane": has(cache_root() / "control-plane"),
         "client-go-ref": has(cache_root() / "client-go-ref"),
     }
