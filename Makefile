@@ -49,6 +49,7 @@ control-plane-bin: ## build (once per machine, cached) etcd, kube-apiserver and 
 control-plane: ## run a local control plane in the foreground and print its kubeconfig; Ctrl-C stops it
 	@dir=$$(mktemp -d -t k8sensus-cp-XXXXXX) && rmdir "$$dir" && \
 	  echo "==> starting etcd and kube-apiserver in $$dir (Ctrl-C to stop)" && \
+	  echo "==> in every other terminal: eval \"\$$(python3 hack/control-plane/controlplane.py env --dir $$dir)\"" && \
 	  $(CONTROL_PLANE) run --dir "$$dir"
 
 clean: ## remove build output (the control plane cache outside the repository is kept)

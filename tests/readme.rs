@@ -110,3 +110,30 @@ fn every_k8sensus_flag_in_the_readme_exists() {
         ["--lease-name", "--watch"]
     );
 }
+
+/// Every file or folder of the repository that the README names by path (`hack/…`, `src/…`,
+/// `tests/…`, `bench/…`, `chaos/…`, `examples/…`) exists, so that the commands a reader pastes
+/// (`python3 hack/control-plane/controlplane.py env …`) find what they name.
+#[test]
+fn every_repository_path_in_the_readme_exists() {
+    let readme = read("README.md");
+    let mut checked = 0;
+    for word in readme.split(|c: char| c.is_whitespace() || "`()[]\"',;".contains(c)) {
+        let path = word.trim_end_matches(['.', ':']);
+        let top = path.split('/').next().unwrap_or_default();
+        if !path.contains('/')
+            || !["hack", "src", "tests", "bench", "chaos", "examples"].contains(&top)
+        {
+            continue;
+        }
+        assert!(
+            std::path::Path::new(REPO).join(path).exists(),
+            "README names {path}, which the repository lacks"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 10,
+        "expected to check the README's paths, checked {checked}"
+    );
+}
