@@ -809,3 +809,45 @@ async fn status_watch_reports_a_lost_api_server_once() {
     let _ = watcher.kill();
     let _ = watcher.wait();
 }
+
+/// `k8sensus status --watch | head -1`: once the reader is gone, the next line it prints
+/// ends it quietly with status 0, rather than a panic or printing into the void for ever.
+#[tokio::test]
+async fn status_watch_exits_when_its_reader_goes_away() {
+    let t = Timings::SHORT;
+    let ns = TestNamespace::new("statushead");
+    let _replica = ns.replica("pod-a", t, &[]);
+    wait_for_leader(
+        &ns,
+        std::slice::from_ref(&_replica),
+        Duration::from_secs(30),
+    )
+    .await;
+    let kubeconfig = ns.sa_kubeconfig.to_string_lossy().into_owned();
+    let mut watcher = k8sensus(
+        &[
+            "status",
+            "--watch",
+            "--lease-name",
+            LEASE,
+            "--lease-namespace",
+            &ns.name,
+        ],
+        &[("KUBECONFIG", &kubeconfig)],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first = String::new();
+    BufReader::new(watcher.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    eprintln!("[status] {first}");
+    // The reader is dropped here: stdout is closed. The leader renews every 0.5 s.
+    let exit = wait_exit(&mut watcher, Duration::from_secs(10));
+    let mut stderr = String::new();
+    let _ = watcher.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert_eq!(exit.and_then(|s| s.code()), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
