@@ -263,4 +263,45 @@ mod tests {
         // A standby is never stale: it has no renewals to make.
         assert!(health(true, &standby, t0 + Duration::from_secs(3600), LD).is_ok());
     }
+
+    /// Idle connections are closed after the header timeout, and no more than
+    /// MAX_CONNECTIONS are served at once: a request behind that many idle connections waits
+    /// until the timeout frees a slot, then is answered.
+    #[tokio::test]
+    async fn idle_connections_are_bounded_in_number_and_time() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_tx, status) = watch::channel(ElectionStatus::default());
+        let state = Arc::new(ProbeState::new(status, Arc::new(Metrics::new("l")), LD));
+        state.set_elector_running(true);
+        let stop = CancellationToken::new();
+        tokio::spawn(serve(listener, state, stop.clone()));
+
+        let opened = Instant::now();
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        let mut late = tokio::net::TcpStream::connect(addr).await.unwrap();
+        late.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        late.read_to_string(&mut answer).await.unwrap();
+        let waited = opened.elapsed();
+        assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+        assert!(
+            waited >= HEADER_READ_TIMEOUT - Duration::from_millis(500),
+            "answered after {waited:?}: the connection bound did not hold"
+        );
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            idle[0].read(&mut buf).await.unwrap(),
+            0,
+            "idle connection closed"
+        );
+        assert!(opened.elapsed() < HEADER_READ_TIMEOUT + Duration::from_secs(2));
+        stop.cancel();
+    }
 }
