@@ -54,7 +54,7 @@ impl Target {
         let (server, ns) = (&self.server, &self.namespace);
         match error {
             kube::Error::Api(status) if status.code == 403 => format!(
-                "forbidden: the API server at {server} does not allow this identity to {verb} leases in namespace {ns}: {}. Use a kubeconfig whose user may, or grant it: rbac.yaml shows the rule (get, list and watch on leases) for the k8sensus ServiceAccount",
+                "forbidden: the API server at {server} does not allow this identity to {verb} leases in namespace {ns}: {}. Use a kubeconfig whose user may, or grant it as rbac.yaml does for the k8sensus ServiceAccount (kubectl apply -f rbac.yaml)",
                 status.message
             ),
             kube::Error::Api(status) if status.code == 401 => format!(
