@@ -275,8 +275,8 @@ struct Printer {
     started: bool,
     last: Option<LeaseRecord>,
     live: bool,
-    /// The last problem printed, while it lasts, and since when the view is stale.
-    problem: Option<(String, Timestamp)>,
+    /// While calls fail: the problems printed so far, and since when the view is stale.
+    problem: Option<(Vec<String>, Timestamp)>,
 }
 
 impl Printer {
@@ -310,21 +310,20 @@ impl Printer {
         Ok(())
     }
 
-    /// A call failed: say so once per distinct problem, and that the view is now stale.
+    /// A call failed: say so once per distinct problem until calls succeed again, and that
+    /// the view is now stale.
     fn problem(&mut self, text: String) -> std::io::Result<()> {
-        if self.problem.as_ref().is_some_and(|(last, _)| *last == text) {
+        let (seen, since) = self
+            .problem
+            .get_or_insert_with(|| (Vec::new(), Timestamp::now()));
+        if seen.contains(&text) {
             return Ok(());
         }
-        let since = self
-            .problem
-            .as_ref()
-            .map_or_else(Timestamp::now, |(_, t)| *t);
+        seen.push(text.clone());
         let stamp = since.strftime("%H:%M:%S");
         self.line(format!(
             "lost the API server: {text}\n              what is shown above is stale since {stamp}; retrying every second"
-        ))?;
-        self.problem = Some((text, since));
-        Ok(())
+        ))
     }
 
     /// A call succeeded: if there was a problem, say it is over.
