@@ -277,6 +277,8 @@ struct Printer {
     live: bool,
     /// While calls fail: the problems printed so far, and since when the view is stale.
     problem: Option<(Vec<String>, Timestamp)>,
+    /// When the API server last told us how the Lease is.
+    fresh_at: Timestamp,
 }
 
 impl Printer {
@@ -287,11 +289,13 @@ impl Printer {
             last: None,
             live: std::io::stdout().is_terminal(),
             problem: None,
+            fresh_at: Timestamp::now(),
         }
     }
 
     fn change(&mut self, lease: Option<&Lease>) -> std::io::Result<()> {
         let first = !std::mem::replace(&mut self.started, true);
+        self.fresh_at = Timestamp::now();
         let Some(lease) = lease else {
             if first {
                 self.line(does_not_exist(&self.lease_ref))?;
@@ -315,14 +319,14 @@ impl Printer {
     fn problem(&mut self, text: String) -> std::io::Result<()> {
         let (seen, since) = self
             .problem
-            .get_or_insert_with(|| (Vec::new(), Timestamp::now()));
+            .get_or_insert_with(|| (Vec::new(), self.fresh_at));
         if seen.contains(&text) {
             return Ok(());
         }
         seen.push(text.clone());
         let stamp = since.strftime("%H:%M:%S");
         self.line(format!(
-            "lost the API server: {text}\n              what is shown above is stale since {stamp}; retrying every second"
+            "lost the API server: {text}\n              what is shown above is stale: last news of the lease at {stamp}; retrying every second"
         ))
     }
 

@@ -801,7 +801,7 @@ async fn status_watch_reports_a_lost_api_server_once() {
     );
     std::thread::sleep(Duration::from_secs(12));
     assert_eq!(out.count("lost the API server"), 1, "{:#?}", out.all());
-    assert_eq!(out.count("stale since"), 1, "{:#?}", out.all());
+    assert_eq!(out.count("is stale: last news"), 1, "{:#?}", out.all());
 
     proxy.pass();
     out.wait_for("reached the API server again", Duration::from_secs(20))
