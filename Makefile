@@ -8,61 +8,74 @@ SHELL := /bin/bash
 CARGO_BUILD_RELEASE := cargo build --release --locked --bin k8sensus
 CONTROL_PLANE := python3 hack/control-plane/controlplane.py
 
-.PHONY: help build demo test deps lint fmt-check clippy manifests unit e2e control-plane-bin control-plane clean
+.PHONY: help build demo test deps lint fmt-check clippy doc manifests control-plane-bin control-plane clean
 
-help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+# Every target has a `## [group] what it does` comment; `make help` lists them by group, the
+# groups in the order they first appear below (a target without a group is under "other").
+help: ## [start here] list the targets, grouped
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { \
+	    group = "other"; text = $$2; \
+	    if (match(text, /^\[[^]]+\] /)) { group = substr(text, 2, RLENGTH - 3); text = substr(text, RLENGTH + 1) } \
+	    if (!(group in seen)) { seen[group] = 1; order[++n] = group } \
+	    lines[group] = lines[group] sprintf("  make %-18s %s\n", $$1, text) \
+	  } END { for (i = 1; i <= n; i++) printf "%s%s:\n%s", (i > 1 ? "\n" : ""), order[i], lines[order[i]] }' $(MAKEFILE_LIST)
 
-build: ## build the release binary, target/release/k8sensus
+build: ## [build and run] build the release binary, target/release/k8sensus
 	$(CARGO_BUILD_RELEASE)
 
-demo: ## three replicas elect a leader on a local control plane; the leader is killed; another takes over
+demo: ## [start here] three replicas elect a leader on a local control plane; the leader is killed; another takes over
 	@hack/demo.sh
 
-test: deps lint control-plane-bin ## every check CI runs: formatting, clippy, manifests, unit, CLI and end-to-end tests
-	@echo "==> cargo test (unit, CLI, and end-to-end against the real kube-apiserver)"
+test: deps lint control-plane-bin ## [start here] every check CI runs: formatting, clippy, docs, manifests, unit, CLI and end-to-end tests, examples
+	@echo "==> cargo test (unit, CLI, examples, and end-to-end against the real kube-apiserver)"
 	cargo test --locked --all-targets
+	@echo "==> cargo test --doc (the examples in the API docs compile)"
+	cargo test --locked --doc
 	@echo "==> make test: all checks passed"
 
-deps: ## install (as root, on Debian) or name the system packages the tests need
+deps: ## [checks] install (as root, on Debian) or name the system packages the tests need
 	@echo "==> hack/install-deps.sh (go, python3, openssl, setpriv, libfaketime)"
 	@hack/install-deps.sh
 
-lint: fmt-check clippy manifests ## formatting, clippy, and the Dockerfile and manifests
+lint: fmt-check clippy doc manifests ## [checks] formatting, clippy, rustdoc, and the Dockerfile and manifests
 
-fmt-check:
+fmt-check: ## [checks] cargo fmt --check
 	@echo "==> cargo fmt --check"
 	cargo fmt --all -- --check
 
-clippy:
+clippy: ## [checks] cargo clippy on every target (library, binary, tests, examples), warnings as errors
 	@echo "==> cargo clippy -D warnings"
 	cargo clippy --locked --all-targets -- -D warnings
 
-manifests: ## hadolint on the Dockerfile, schema validation of rbac.yaml and deployment.yaml
-	@echo "==> hack/lint.sh (Dockerfile, rbac.yaml, deployment.yaml)"
+doc: ## [checks] the API docs (cargo doc), with rustdoc's warnings (broken links, ...) as errors
+	@echo "==> cargo doc -D warnings"
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
+
+manifests: ## [checks] hadolint on the Dockerfile; schema validation, kube-score and checkov on the manifests
+	@echo "==> hack/lint.sh (Dockerfile and manifests)"
 	hack/lint.sh
 
-control-plane-bin: ## build (once per machine, cached) etcd, kube-apiserver and kubectl from Go modules
+control-plane-bin: ## [build and run] build (once per machine, cached) etcd, kube-apiserver and kubectl from Go modules
 	@echo "==> control plane binaries (the first build on a machine takes several minutes)"
 	@$(CONTROL_PLANE) build >/dev/null
 
-control-plane: ## run a local control plane in the foreground and print its kubeconfig; Ctrl-C stops it
+control-plane: ## [build and run] run a local control plane in the foreground and print its kubeconfig; Ctrl-C stops it
 	@dir=$$(mktemp -d -t k8sensus-cp-XXXXXX) && rmdir "$$dir" && \
 	  echo "==> starting etcd and kube-apiserver in $$dir (Ctrl-C to stop)" && \
 	  echo "==> in every other terminal: eval \"\$$(python3 hack/control-plane/controlplane.py env --dir $$dir)\"" && \
 	  $(CONTROL_PLANE) run --dir "$$dir"
 
-clean: ## remove build output (the control plane cache outside the repository is kept)
+clean: ## [build and run] remove build output (the control plane cache outside the repository is kept)
 	cargo clean
 
 # `bench` is also the name of a directory: without .PHONY, make would call it up to date.
 .PHONY: bench
-bench: ## failover time, API load, memory and size, k8sensus side by side with client-go (writes bench/results.json and BENCHMARKS.md)
+bench: ## [measure] failover time, API load, memory and size, k8sensus side by side with client-go (writes bench/results.json and BENCHMARKS.md)
 	python3 bench/run.py
 
 # `chaos` is also the name of a directory: without .PHONY, make would call it up to date.
 .PHONY: chaos
-chaos: control-plane-bin ## fault injection: 20 randomized trials of each fault, checked for overlapping leaders (writes chaos/results.json and CHAOS.md)
+chaos: control-plane-bin ## [measure] fault injection: 20 randomized trials of each fault, checked for overlapping leaders (writes chaos/results.json and CHAOS.md)
 	rm -f chaos/*.log
 	status=0; K8SENSUS_CHAOS_TRIALS=20 K8SENSUS_CHAOS_RESULTS=$(CURDIR)/chaos/results.json \
 	  cargo test --locked --test chaos -- --nocapture || status=$$?; \

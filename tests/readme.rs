@@ -137,3 +137,38 @@ fn every_repository_path_in_the_readme_exists() {
         "expected to check the README's paths, checked {checked}"
     );
 }
+
+/// The Makefile has no phantom targets: every name in a `.PHONY` line has a rule, and every
+/// rule has a `## [group] ...` help text, so `make help` lists it under its group.
+#[test]
+fn every_make_target_has_a_rule_and_a_help_line() {
+    let makefile = read("Makefile");
+    let mut rules = BTreeSet::new();
+    let mut phony = BTreeSet::new();
+    for line in makefile.lines() {
+        if let Some(names) = line.strip_prefix(".PHONY:") {
+            phony.extend(names.split_whitespace().map(str::to_string));
+        } else if let Some((target, rest)) = line.split_once(':')
+            && !target.is_empty()
+            && target.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            && !rest.starts_with('=')
+        {
+            rules.insert(target.to_string());
+            let help = rest.split_once("## ").map(|(_, h)| h).unwrap_or("");
+            assert!(
+                help.starts_with('[') && help.contains("] "),
+                "target {target} has no `## [group] text` help: {line:?}"
+            );
+        }
+    }
+    for name in &phony {
+        assert!(
+            rules.contains(name),
+            ".PHONY names {name}, which has no rule"
+        );
+    }
+    assert!(
+        rules.contains("help") && rules.contains("test"),
+        "{rules:?}"
+    );
+}

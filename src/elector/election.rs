@@ -155,6 +155,49 @@ impl LeaderElector {
     ///
     /// After leadership is lost, the elector campaigns again ([`AfterLoss::Rejoin`]) or
     /// returns an error ([`AfterLoss::Return`]). It returns `Ok(())` after a shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use k8sensus::elector::{ElectionConfig, LeaderElector};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = kube::Client::try_default().await?;
+    /// let config = ElectionConfig::new("my-lease", "my-namespace", "pod-a");
+    /// let elector = LeaderElector::new(client, config)?;
+    ///
+    /// // Cancel this (on SIGTERM, say) to stop the work and then release the Lease.
+    /// let shutdown = CancellationToken::new();
+    /// elector
+    ///     .run(shutdown.clone(), |term| async move {
+    ///         println!("leading with fencing token {}", term.fencing_token());
+    ///         term.ended().await; // real work selects on this; see `Leadership`
+    ///     })
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ElectionError::Api`]: the API server refused a request in a way retrying cannot
+    ///   fix ([`ApiError::is_fatal`]): a 403 (RBAC) or 401 (credentials) before any request
+    ///   had succeeded, or a request it rejects as invalid, such as a bad Lease name.
+    ///   Network errors, timeouts and 5xx answers are retried, never returned.
+    /// - [`ElectionError::LeadershipLost`]: a term ended without a shutdown (the renew
+    ///   deadline passed, or someone else took the Lease) and the settings say
+    ///   [`AfterLoss::Return`].
+    /// - [`ElectionError::WorkEnded`]: `work` returned or panicked while still leading; the
+    ///   Lease was given up so that another replica can do the work.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: to stop, cancel `shutdown` and await this future. Dropping it instead
+    /// (losing a `select!`, aborting its task) stops the renewals but neither the work nor
+    /// the Lease: the work runs on its own task and is told its term ended only when the
+    /// renew deadline passes (through [`Leadership::ended`]; work that ignores it runs on),
+    /// and the Lease is not released, so the standbys wait out the lease duration.
     pub async fn run<W, F>(
         &self,
         shutdown: CancellationToken,

@@ -1,8 +1,9 @@
 //! The decision rules of Lease election, as pure functions of what was read and what time it is.
 //!
-//! Nothing here talks to the API server or reads a clock: the loop in [`super::elector`]
-//! passes the current monotonic time (`now`) and wall time (`wall_now`) in. That is what lets
-//! the unit tests below check every rule exactly, without sleeping.
+//! Nothing here talks to the API server or reads a clock: the election loop
+//! ([`LeaderElector`](super::LeaderElector)) passes the current monotonic time (`now`) and
+//! wall time (`wall_now`) in. That is what lets the unit tests below check every rule
+//! exactly, without sleeping.
 
 use std::time::Duration;
 
