@@ -362,8 +362,8 @@ impl LeaderElector {
             }
             return self.create(observation).await;
         };
-        if let Some(strategy) = current.spec.as_ref().and_then(|s| s.strategy.clone()) {
-            return Ok(Attempt::Strategy(strategy));
+        if let Some(strategy) = rules::coordinated_strategy(&current) {
+            return Ok(Attempt::Strategy(strategy.to_string()));
         }
         // A Lease seen again after it was missing. If it is free (someone recreated it empty),
         // taking it is like creating it: a leader we cannot see may still be working.
@@ -902,12 +902,7 @@ impl LeaderElector {
         next.write_to(&mut lease);
         memory.written.wrote(next);
         if new_term {
-            if let Some(spec) = lease.spec.as_mut() {
-                spec.preferred_holder = None;
-            }
-            if let Some(annotations) = lease.metadata.annotations.as_mut() {
-                annotations.remove(WORK_STARTS_AT_ANNOTATION);
-            }
+            rules::clear_for_new_term(&mut lease, WORK_STARTS_AT_ANNOTATION);
         }
         lease
     }

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
 use rand::Rng;
 use tokio::time::Instant;
@@ -334,6 +335,28 @@ pub fn release(current: &LeaseRecord, wall_now: Timestamp) -> LeaseRecord {
         acquire_time: Some(wall_now),
         renew_time: Some(wall_now),
         transitions: current.transitions,
+    }
+}
+
+/// The `spec.strategy` of a Lease that asks for coordinated leader election (KEP-4355): the
+/// kube-apiserver chooses its holder, so no replica may campaign for it.
+pub fn coordinated_strategy(lease: &Lease) -> Option<&str> {
+    lease
+        .spec
+        .as_ref()?
+        .strategy
+        .as_deref()
+        .filter(|s| !s.is_empty())
+}
+
+/// What a new term clears besides the election fields: `spec.preferredHolder` (a takeover
+/// answers it, as client-go does) and the note of a delayed start written on creation.
+pub fn clear_for_new_term(lease: &mut Lease, work_note: &str) {
+    if let Some(spec) = lease.spec.as_mut() {
+        spec.preferred_holder = None;
+    }
+    if let Some(annotations) = lease.metadata.annotations.as_mut() {
+        annotations.remove(work_note);
     }
 }
 
@@ -722,6 +745,39 @@ mod tests {
             claim(&maxed, "me", wall(1), LD, true, None).transitions,
             i32::MAX
         );
+    }
+
+    /// A Lease with `spec.strategy` is refused; a new term clears `preferredHolder` and our
+    /// own work note, and nothing else.
+    #[test]
+    fn strategy_and_preferred_holder() {
+        use k8s_openapi::api::coordination::v1::LeaseSpec;
+        let mut lease = Lease {
+            spec: Some(LeaseSpec {
+                strategy: Some("OldestEmulationVersion".into()),
+                preferred_holder: Some("pod-b".into()),
+                holder_identity: Some("pod-a".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        lease.metadata.annotations = Some(
+            [
+                ("note".to_string(), "keep".to_string()),
+                ("k8sensus.io/work-starts-at".to_string(), "x".to_string()),
+            ]
+            .into(),
+        );
+        assert_eq!(coordinated_strategy(&lease), Some("OldestEmulationVersion"));
+        clear_for_new_term(&mut lease, "k8sensus.io/work-starts-at");
+        let spec = lease.spec.as_ref().unwrap();
+        assert_eq!(spec.preferred_holder, None);
+        assert_eq!(spec.holder_identity.as_deref(), Some("pod-a"));
+        assert_eq!(spec.strategy.as_deref(), Some("OldestEmulationVersion"));
+        let annotations = lease.metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations.len(), 1);
+        assert_eq!(annotations["note"], "keep");
+        assert_eq!(coordinated_strategy(&Lease::default()), None);
     }
 
     /// Standbys wait between 1 and 2.2 retry periods, like client-go.
