@@ -1249,7 +1249,15 @@ impl Trial {
             } else if let Some(start) = self.start_ns
                 && let Some(first) = terms.iter().map(|t| t.first_ns).min()
             {
-                gap_s = Some((first as f64 - start as f64) / 1e9);
+                let gap = (first as f64 - start as f64) / 1e9;
+                gap_s = Some(gap);
+                // A brand-new deployment: the first leader created the missing Lease, so its
+                // work may start only a lease duration after it first saw it missing.
+                if gap < T.lease_duration.as_secs_f64() {
+                    self.problems.push(format!(
+                        "the first leader's work started {gap:.3} s after the processes did, before one lease duration"
+                    ));
+                }
             }
             let keep = std::env::var_os("K8SENSUS_CHAOS_KEEP_LOGS").is_some();
             if keep || !self.problems.is_empty() || !overlaps.is_empty() {
