@@ -283,6 +283,15 @@ def render(r: dict) -> str:
         "another term, two runs at the same instant and a run after a frozen term's deadline, "
         "and accepts terms that only touch.",
         "",
+        "What this checks is the README's \"never two leaders\" under the assumptions it "
+        "states there: the clocks' rates agree (all replicas share one host, except the one "
+        "`standby_clock_fast` speeds up by 10 %), and the work honours its `Leadership` (the "
+        "sample task awaits `started()`, stops at `ended()` and checks `still_leading()` before "
+        "each run). Unique identities used to be an assumption too; `two_with_one_identity` "
+        "and `kill9_restart_same_identity` break it on purpose, and the client-go replicas of "
+        "`mixed_fleet_client_go` test the margin LD - RD - RP that exists for client-go "
+        "leaders.",
+        "",
         "## What went wrong",
         "",
         *problems(r),
