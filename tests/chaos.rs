@@ -181,7 +181,7 @@ impl Fault {
                 "a fourth process started with the leader's identity, then (2-4 s later) the original leader killed with `kill -9`".into()
             }
             Fault::RestartSameIdentity => {
-                "`kill -9` of the leader and, at once, a new process with the same identity (a container restarted by the kubelet)".into()
+                "`kill -9` of the leader and, at once, a new process with the same identity (a container restarted by the kubelet); in every other trial the leader runs alone, so the restarted process leads next; the next term's fencing token must be higher".into()
             }
             Fault::MixedFleet => {
                 "two k8sensus replicas and two client-go reference replicas (bench/client-go-ref) on one Lease; the leader, of either kind, killed with `kill -9` or SIGTERM (each of the four combinations in turn)".into()
@@ -584,7 +584,10 @@ async fn two_with_one_identity(t: &mut Trial) -> Result<(), String> {
 }
 
 async fn kill9_restart_same_identity(t: &mut Trial) -> Result<(), String> {
-    let leader = t.start(3).await?;
+    // In every other trial the leader is alone, so the restarted process must be the one to
+    // lead next: it finds its own name in the Lease, written by its predecessor.
+    let alone = t.index % 2 == 1;
+    let leader = t.start(if alone { 1 } else { 3 }).await?;
     let identity = t.c().replicas[leader].name.clone();
     t.fault_on(leader);
     t.c().replicas[leader].kill9();
@@ -606,7 +609,11 @@ async fn kill9_restart_same_identity(t: &mut Trial) -> Result<(), String> {
         .filter(|term| term.replica == name)
         .max_by_key(|term| term.first_ns)
         .map(|term| term.fencing_token);
+    t.note("alone", json!(alone));
     t.note("restarted_took_over", json!(next == restarted));
+    if alone && next != restarted {
+        return Err("the restarted process, the only one left, did not lead next".into());
+    }
     t.note("old_fencing_token", json!(old));
     t.note("new_fencing_token", json!(new));
     match (old, new) {
