@@ -239,15 +239,18 @@ def render(r: dict) -> str:
         "overlapped. *Other failures*: no single leader within the time allowed, a replica that "
         "died on its own, a panic, a frozen leader that ran after its deadline, a skew that did "
         "not take effect. *Handovers*: trials in which a new term began after the fault "
-        "(after an API server restart the old leader may keep its term). *Gap*: from the last "
-        "run of the term hit by the fault to the first run of the next term, on the host's "
-        "monotonic clock; a negative gap is an overlap. For `ten_start_together` it is from "
-        "the start of the processes to the first run.",
+        "(after an API server restart, or a Lease deleted and recreated by its leader, the "
+        "old leader may keep its term). *Gap*: from the end of the work of the term hit by "
+        "the fault to the start of the next term's work, on the host's monotonic clock; a "
+        "negative gap is an overlap. It includes, where the next leader created a missing "
+        "Lease, the one lease duration its work waits. For `ten_start_together` it is from "
+        "the start of the processes to the start of the first term's work.",
         "",
         "## The faults",
         "",
         f"Each trial: a fresh namespace with `rbac.yaml` applied, three replicas (ten for "
-        f"`ten_start_together`) with the ServiceAccount's token, timings "
+        f"`ten_start_together`, four for `mixed_fleet_client_go`) with the ServiceAccount's "
+        f"token, timings "
         f"{t['lease_duration_s']:.0f} s / {t['renew_deadline_s']:.0f} s / "
         f"{t['retry_period_s']} s (lease duration / renew deadline / retry period) and the "
         f"sample task every {t['task_period_s'] * 1000:.0f} ms. Once one leader has worked for "
@@ -265,14 +268,29 @@ def render(r: dict) -> str:
         "",
         "## The checker",
         "",
-        "Every run of the sample task is logged with its fencing token and `mono_ns`, the "
-        "host's CLOCK_MONOTONIC. All replicas share the host, so their runs sit on one "
-        "timeline with no clock correction at all. `tests/support/overlap.rs` cuts each "
-        "replica's runs into terms (a new term at each \"starting the sample task\") and fails "
+        "The line that starts each term's work, every run, and the line that ends the work "
+        "are logged with the fencing token and `mono_ns`, the host's CLOCK_MONOTONIC, by "
+        "k8sensus and by the client-go reference alike. All replicas share the host, so their "
+        "lines sit on one timeline with no clock correction at all. `tests/support/overlap.rs` "
+        "takes each term from the line that starts its work to the line that ends it (not "
+        "from its first run to its last, which would hide an overlap shorter than a task "
+        "period at either edge); a term that ended at its deadline ends there (the stop "
+        "line's `ended_mono_ns`: a frozen leader logs its stop only after it resumes), but "
+        "never before its last run; a killed process's term ends at its last line. It fails "
         "if any two terms share more than a boundary instant: zero tolerance, to the "
         "nanosecond. Its own tests (`cargo test --test chaos checker`) show it finds an "
-        "overlap of 1 ns, a single run inside another term and two runs at the same instant, "
+        "overlap of 1 ns, an overlap at a term's edge between two runs, a single run inside "
+        "another term, two runs at the same instant and a run after a frozen term's deadline, "
         "and accepts terms that only touch.",
+        "",
+        "What this checks is the README's \"never two leaders\" under the assumptions it "
+        "states there: the clocks' rates agree (all replicas share one host, except the one "
+        "`standby_clock_fast` speeds up by 10 %), and the work honours its `Leadership` (the "
+        "sample task awaits `started()`, stops at `ended()` and checks `still_leading()` before "
+        "each run). Unique identities used to be an assumption too; `two_with_one_identity` "
+        "and `kill9_restart_same_identity` break it on purpose, and the client-go replicas of "
+        "`mixed_fleet_client_go` test the margin LD - RD - RP that exists for client-go "
+        "leaders.",
         "",
         "## What went wrong",
         "",

@@ -3,7 +3,8 @@
 #
 # 1. builds k8sensus and starts a real control plane (etcd + kube-apiserver, local processes);
 # 2. applies rbac.yaml and mints a token for the k8sensus ServiceAccount;
-# 3. runs three replicas with that token, their logs interleaved and prefixed;
+# 3. runs three replicas with that token, their logs interleaved and prefixed; the first
+#    leader's sample task starts only 15 s after it found no Lease (see below);
 # 4. shows the Lease (kubectl and `k8sensus status`) and who carries the leader label, kills
 #    the leader with kill -9, and shows another replica take over and the label move;
 # 5. stops the rest with SIGTERM (they release the Lease) and tears everything down.
@@ -132,6 +133,11 @@ sleep 1
 say "kubectl get lease -o wide: $leader holds the Lease"
 show_lease
 show_pods
+note "$leader leads at once (the Lease, the label, the Event), but its sample task waits 15 s:"
+note "it created the Lease because none existed, and a missing Lease looks exactly the same whether"
+note "this is a brand-new deployment or a live leader's Lease was just deleted; after one lease"
+note "duration any such leader has surely stopped (\"work starts in\" above, and in its log)"
+sleep 16
 note "only $leader runs the sample task, every 10 s; the others stand by, watching the Lease"
 sleep 11
 

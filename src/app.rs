@@ -66,7 +66,8 @@ impl From<ElectionError> for AppError {
 
 /// What the leader's work needs besides its [`Leadership`].
 struct LeaderContext {
-    identity: String,
+    /// The pod to label (`--label-leader-pod`).
+    pod_name: String,
     task_period: Duration,
     status: watch::Receiver<ElectionStatus>,
     events: EventRecorder,
@@ -81,7 +82,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         "k8sensus starting: Kubernetes Lease leader election");
     if config.identity_source == IdentitySource::Hostname {
         warn!(identity = %election.identity,
-            "POD_NAME is not set: using the host name as identity; every replica needs a unique one");
+            "POD_NAME is not set: using the host name plus a random suffix as identity, so that two runs on one machine never share one; every replica needs a unique identity");
     }
     info!(
         lease = %election.lease_ref(),
@@ -128,10 +129,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     });
     if let Some(label) = &label {
         // A container restarted after a crash finds its pod still labelled: clear it first.
-        label.set(&election.identity, false).await;
+        label.set(&config.pod_name, false).await;
     }
     let context = Arc::new(LeaderContext {
-        identity: election.identity.clone(),
+        pod_name: config.pod_name.clone(),
         task_period: config.task_period,
         status: elector.status(),
         events: EventRecorder::new(
@@ -214,7 +215,7 @@ async fn leader_work(leadership: Leadership, ctx: Arc<LeaderContext>) {
                 if let Some(previous) = &previous {
                     label.set(previous, false).await;
                 }
-                label.set(&ctx.identity, true).await;
+                label.set(&ctx.pod_name, true).await;
             }
         };
         tokio::join!(ctx.events.record("became leader", lease_uid.clone()), label);
@@ -222,7 +223,7 @@ async fn leader_work(leadership: Leadership, ctx: Arc<LeaderContext>) {
     tokio::join!(announce, sample_task::run(leadership, ctx.task_period));
     let unlabel = async {
         if let Some(label) = &ctx.label {
-            label.set(&ctx.identity, false).await;
+            label.set(&ctx.pod_name, false).await;
         }
     };
     tokio::join!(ctx.events.record("stopped leading", lease_uid), unlabel);
@@ -230,16 +231,30 @@ async fn leader_work(leadership: Leadership, ctx: Arc<LeaderContext>) {
 
 /// Logs each change of leader, as the walkthrough's OnNewLeader callback does.
 async fn announce_leaders(mut status: watch::Receiver<ElectionStatus>, identity: String) {
-    let mut announced: Option<String> = None;
+    // The leader's name and whether it is this process: a record naming our identity may
+    // have been written by another process with the same identity.
+    let mut announced: Option<(String, bool)> = None;
     loop {
-        let leader = status.borrow_and_update().leader.clone();
-        if let Some(leader) = leader.filter(|l| announced.as_ref() != Some(l)) {
-            if leader == identity {
+        let (leader, leading) = {
+            let s = status.borrow_and_update();
+            (s.leader.clone(), s.leading)
+        };
+        let current = leader.map(|l| {
+            let mine = l == identity && leading;
+            (l, mine)
+        });
+        if let Some((leader, mine)) = current.filter(|c| announced.as_ref() != Some(c)) {
+            // After we step down the Lease still names us: that is our own old record.
+            let stepped_down = announced.as_ref().is_some_and(|(l, m)| *l == leader && *m);
+            if mine {
                 info!(holder = %leader, "I'm the new leader!");
+            } else if stepped_down {
+            } else if leader == identity {
+                info!(holder = %leader, "New leader is: {leader} (another process with this replica's identity)");
             } else {
                 info!(holder = %leader, "New leader is: {leader}");
             }
-            announced = Some(leader);
+            announced = Some((leader, mine));
         }
         if status.changed().await.is_err() {
             return;

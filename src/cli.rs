@@ -69,7 +69,8 @@ pub struct RunArgs {
     pub lease: LeaseArgs,
 
     /// This replica's identity, written to the Lease's holderIdentity; must be unique per
-    /// replica. Defaults to POD_NAME, then to the host name (with a warning).
+    /// replica. Defaults to POD_NAME, then to the host name plus a random suffix (with a
+    /// warning).
     #[arg(long, env = "POD_NAME", value_name = "ID")]
     pub identity: Option<String>,
 
@@ -78,13 +79,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
 
-    /// How long the leader keeps leading without a successful renewal. Must be less than the
-    /// lease duration minus the retry period.
+    /// How long the leader keeps leading without a successful renewal. At most the lease
+    /// duration minus the retry period (equal is accepted).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub renew_deadline: Duration,
 
-    /// How often the leader renews, and how often standbys re-read the Lease (with up to
-    /// 120% jitter).
+    /// How often the leader renews. Standbys do not poll: they watch the Lease and act the
+    /// moment it is released, deleted or expires; the retry period (with up to 120% jitter)
+    /// only paces their retries after lost races and API errors.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub retry_period: Duration,
 

@@ -21,13 +21,17 @@ pub struct Config {
     pub probe_addr: SocketAddr,
     /// Whether the leader labels its own pod.
     pub label_leader_pod: bool,
+    /// The name of this replica's pod, for `--label-leader-pod`: the identity when one was
+    /// given, the bare host name otherwise (the identity then carries a random suffix).
+    pub pod_name: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdentitySource {
     /// `--identity` or `POD_NAME`.
     Given,
-    /// The host name, because neither was set.
+    /// The host name with a random suffix, because neither was set. The suffix makes two
+    /// local runs on one machine (two terminals on one laptop) two identities, not one.
     Hostname,
 }
 
@@ -66,16 +70,20 @@ impl Config {
             UsageError::new("--lease-namespace", format!("{:?} {m}", lease_namespace))
         })?;
 
-        let (identity, identity_source) = match cli.identity {
+        let (identity, identity_source, pod_name) = match cli.identity {
             Some(id) if id.trim().is_empty() => {
                 return Err(UsageError::new(
                     "--identity",
                     "the identity (--identity or POD_NAME) must not be empty",
                 ));
             }
-            Some(id) => (id, IdentitySource::Given),
+            Some(id) => (id.clone(), IdentitySource::Given, id),
             None => match hostname().filter(|h| !h.trim().is_empty()) {
-                Some(host) => (host, IdentitySource::Hostname),
+                Some(host) => (
+                    format!("{host}-{}", random_suffix()),
+                    IdentitySource::Hostname,
+                    host,
+                ),
                 None => {
                     return Err(UsageError::new(
                         "--identity",
@@ -123,8 +131,19 @@ impl Config {
             identity_source,
             probe_addr: cli.probe_addr,
             label_leader_pod: cli.label_leader_pod,
+            pod_name,
         })
     }
+}
+
+/// Five random lowercase letters and digits, as Kubernetes suffixes generated names.
+fn random_suffix() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 /// Kubernetes' rule for object names such as a Lease's: at most 253 characters, lowercase
@@ -200,13 +219,24 @@ mod tests {
         assert_eq!(c.identity_source, IdentitySource::Given);
     }
 
-    /// Without --identity or POD_NAME the host name is used and reported as such; with
+    /// Without --identity or POD_NAME the host name with a random suffix is used and reported as
+    /// such (the pod name for the label stays the bare host name); with
     /// neither, it is an error naming --identity.
     #[test]
     fn identity_falls_back_to_the_host_name() {
         let c = config(&["--lease-name", "l"]).unwrap();
-        assert_eq!(c.election.identity, "host-1");
+        let suffix = c.election.identity.strip_prefix("host-1-").unwrap();
+        assert_eq!(suffix.len(), 5, "{}", c.election.identity);
         assert_eq!(c.identity_source, IdentitySource::Hostname);
+        assert_eq!(c.pod_name, "host-1");
+        // Two runs on one machine get two identities.
+        let again = config(&["--lease-name", "l"]).unwrap();
+        assert_ne!(again.election.identity, c.election.identity);
+        let given = config(&["--lease-name", "l", "--identity", "pod-a"]).unwrap();
+        assert_eq!(
+            (given.election.identity.as_str(), given.pod_name.as_str()),
+            ("pod-a", "pod-a")
+        );
         let e = Config::from_cli(parse(&["--lease-name", "l"]), || None).unwrap_err();
         assert_eq!(e.flag, "--identity");
         let e = config(&["--lease-name", "l", "--identity", " "]).unwrap_err();

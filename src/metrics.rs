@@ -37,6 +37,7 @@ pub struct Metrics {
     renew_seconds: Histogram,
     slow_path: Family<LeaseLabels, Counter>,
     api_errors: Family<ErrorLabels, Counter>,
+    duplicate_identity: Family<LeaseLabels, Counter>,
 }
 
 impl Metrics {
@@ -78,6 +79,12 @@ impl Metrics {
             "failed Lease API calls, by verb and kind of failure",
             api_errors.clone(),
         );
+        let duplicate_identity = Family::<LeaseLabels, Counter>::default();
+        registry.register(
+            "k8sensus_duplicate_identity",
+            "renewals of the lease under this replica's identity by another process: two replicas share one identity",
+            duplicate_identity.clone(),
+        );
         Self {
             registry,
             lease: LeaseLabels {
@@ -89,6 +96,7 @@ impl Metrics {
             renew_seconds,
             slow_path,
             api_errors,
+            duplicate_identity,
         }
     }
 
@@ -109,6 +117,7 @@ impl Metrics {
             .set(i64::from(status.transitions));
         // Show the counter at 0 before the first slow path.
         let _ = self.slow_path.get_or_create(&self.lease);
+        let _ = self.duplicate_identity.get_or_create(&self.lease);
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut text, &self.registry);
@@ -123,6 +132,10 @@ impl Observer for Metrics {
 
     fn slow_path(&self) {
         self.slow_path.get_or_create(&self.lease).inc();
+    }
+
+    fn duplicate_identity(&self) {
+        self.duplicate_identity.get_or_create(&self.lease).inc();
     }
 
     fn api_error(&self, verb: Verb, kind: ErrorKind) {
@@ -151,6 +164,7 @@ mod tests {
         let metrics = Metrics::new("my-lease");
         metrics.renewed(Duration::from_millis(3));
         metrics.api_error(Verb::Update, ErrorKind::Timeout);
+        metrics.duplicate_identity();
         let status = ElectionStatus {
             leading: true,
             transitions: 7,
@@ -167,6 +181,10 @@ mod tests {
         );
         assert!(
             text.contains("k8sensus_api_errors_total{verb=\"update\",kind=\"timeout\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("k8sensus_duplicate_identity_total{name=\"my-lease\"} 1"),
             "{text}"
         );
         assert!(

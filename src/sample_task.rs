@@ -13,8 +13,12 @@ use crate::telemetry::monotonic_ns;
 /// `still_leading()` right before acting.
 pub async fn run(leadership: Leadership, period: Duration) {
     let token = leadership.fencing_token();
+    // A term that began by creating a missing Lease may not work yet (the elector logged why).
+    if !leadership.started().await {
+        return;
+    }
     info!(fencing_token = token, period = %humantime::format_duration(period), mono_ns = monotonic_ns(),
-        "starting the sample task");
+        event = "work_started", "starting the sample task");
     let mut ticker = interval(period);
     // After a pause, run once and carry on; do not fire a burst of missed ticks.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -34,9 +38,18 @@ pub async fn run(leadership: Leadership, period: Duration) {
             }
         }
     }
+    // The work's authority ended at the earlier of now and the term's deadline: from the
+    // deadline on, `still_leading()` was false, and no run can have started (a frozen process
+    // resumes past it). The overlap checker compares terms up to this instant.
+    let now = tokio::time::Instant::now();
+    let mono = monotonic_ns();
+    let past_deadline = now.saturating_duration_since(leadership.deadline());
+    let ended_ns = mono.saturating_sub(past_deadline.as_nanos() as u64);
     info!(
         fencing_token = token,
-        mono_ns = monotonic_ns(),
+        mono_ns = mono,
+        ended_mono_ns = ended_ns,
+        event = "work_stopped",
         "sample task stopped"
     );
 }
@@ -45,6 +58,16 @@ pub async fn run(leadership: Leadership, period: Duration) {
 mod tests {
     use super::*;
     use tokio::time::Instant;
+
+    /// A delayed term's task does not start before its start, and stops at its deadline.
+    #[tokio::test(start_paused = true)]
+    async fn waits_for_a_delayed_start() {
+        let t0 = Instant::now();
+        let term =
+            Leadership::starting_at(1, t0 + Duration::from_secs(3), t0 + Duration::from_secs(4));
+        run(term, Duration::from_secs(1)).await;
+        assert_eq!(Instant::now(), t0 + Duration::from_secs(3));
+    }
 
     /// The task stops as soon as the term ends: here, at its deadline, with no elector running.
     #[tokio::test(start_paused = true)]

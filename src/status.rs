@@ -259,7 +259,27 @@ pub fn snapshot(lease_ref: &str, lease: &Lease, now: Timestamp) -> String {
             secs(now.duration_since(acquired))
         );
     }
+    out += &work_delay(lease, now);
     out
+}
+
+/// A line for a leader whose work has not started yet: it created the Lease because it was
+/// missing, and waits one lease duration (see `elector::rules::work_starts_at`).
+fn work_delay(lease: &Lease, now: Timestamp) -> String {
+    let starts = lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::elector::WORK_STARTS_AT_ANNOTATION))
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .filter(|t| *t > now);
+    match starts {
+        Some(t) => format!(
+            "work         starts in {}: the holder created the lease because it was missing, and waits one lease duration in case a leader it cannot see is still working\n",
+            secs(t.duration_since(now))
+        ),
+        None => String::new(),
+    }
 }
 
 fn secs(span: k8s_openapi::jiff::SignedDuration) -> String {
@@ -478,6 +498,24 @@ mod tests {
         assert!(text.contains("transitions  3"), "{text}");
         let late = snapshot("ns/l", &lease, at(40, 0));
         assert!(late.contains("expired      15.0s ago"), "{late}");
+        assert!(!text.contains("work "), "{text}");
+    }
+
+    /// A leader whose work waits after creating a missing Lease is shown as such, until then.
+    #[test]
+    fn snapshot_shows_a_delayed_start() {
+        let mut lease = Lease::default();
+        rec("pod-a", 0, 10, 0).write_to(&mut lease);
+        lease.metadata.annotations = Some(
+            [(
+                crate::elector::WORK_STARTS_AT_ANNOTATION.to_string(),
+                at(25, 0).to_string(),
+            )]
+            .into(),
+        );
+        let text = snapshot("ns/l", &lease, at(12, 500));
+        assert!(text.contains("work         starts in 12.5s"), "{text}");
+        assert!(!snapshot("ns/l", &lease, at(26, 0)).contains("work "));
     }
 
     /// A released Lease shows when it was released, not "renewed" or "acquired": the release

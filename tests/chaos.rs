@@ -71,10 +71,17 @@ enum Fault {
     StartTogether,
     ClockSkew,
     ApiserverRestart,
+    SigstopDeleteResume,
+    PartitionDeleteFresh,
+    SameIdentity,
+    RestartSameIdentity,
+    MixedFleet,
+    LeaseDuration1,
+    LeaseDurationMax,
 }
 
 impl Fault {
-    const ALL: [Fault; 11] = [
+    const ALL: [Fault; 18] = [
         Fault::Kill9,
         Fault::Sigterm,
         Fault::Sigstop,
@@ -86,6 +93,13 @@ impl Fault {
         Fault::StartTogether,
         Fault::ClockSkew,
         Fault::ApiserverRestart,
+        Fault::SigstopDeleteResume,
+        Fault::PartitionDeleteFresh,
+        Fault::SameIdentity,
+        Fault::RestartSameIdentity,
+        Fault::MixedFleet,
+        Fault::LeaseDuration1,
+        Fault::LeaseDurationMax,
     ];
 
     fn name(self) -> &'static str {
@@ -101,6 +115,13 @@ impl Fault {
             Fault::StartTogether => "ten_start_together",
             Fault::ClockSkew => "standby_clock_fast",
             Fault::ApiserverRestart => "apiserver_restart",
+            Fault::SigstopDeleteResume => "sigstop_takeover_delete_resume",
+            Fault::PartitionDeleteFresh => "partition_delete_fresh_replica",
+            Fault::SameIdentity => "two_with_one_identity",
+            Fault::RestartSameIdentity => "kill9_restart_same_identity",
+            Fault::MixedFleet => "mixed_fleet_client_go",
+            Fault::LeaseDuration1 => "lease_duration_edited_to_1",
+            Fault::LeaseDurationMax => "lease_duration_edited_to_max",
         }
     }
 
@@ -148,6 +169,31 @@ impl Fault {
             Fault::ApiserverRestart => {
                 "kube-apiserver killed (SIGKILL), kept down 0-3 s, restarted (2-3 s more)".into()
             }
+            Fault::SigstopDeleteResume => {
+                "SIGSTOP of the leader until another replica has taken over, then the Lease deleted, then SIGCONT 0-0.3 s later (the resumed leader finds no Lease)".into()
+            }
+            Fault::PartitionDeleteFresh => format!(
+                "the leader partitioned; 0-{rd:.0} s later (while its term may still run) the Lease deleted and a fresh replica started; healed {:.1}-{:.1} s after the partition began",
+                ld + 0.3,
+                ld + 2.0
+            ),
+            Fault::SameIdentity => {
+                "a fourth process started with the leader's identity, then (2-4 s later) the original leader killed with `kill -9`".into()
+            }
+            Fault::RestartSameIdentity => {
+                "`kill -9` of the leader and, at once, a new process with the same identity (a container restarted by the kubelet); in every other trial the leader runs alone, so the restarted process leads next; the next term's fencing token must be higher".into()
+            }
+            Fault::MixedFleet => {
+                "two k8sensus replicas and two client-go reference replicas (bench/client-go-ref) on one Lease; the leader, of either kind, killed with `kill -9` or SIGTERM (each of the four combinations in turn)".into()
+            }
+            Fault::LeaseDuration1 => format!(
+                "the leader partitioned and leaseDurationSeconds hand-edited to 1 on its live record; healed {:.1}-{:.1} s later",
+                ld + 0.3,
+                ld + 2.0
+            ),
+            Fault::LeaseDurationMax => {
+                "leaseDurationSeconds hand-edited to 2147483647 on the live holder's record, then the leader killed with `kill -9` 1-2 s later".into()
+            }
         }
     }
 
@@ -173,6 +219,13 @@ impl Fault {
             Fault::StartTogether => ten_start_together(t).await,
             Fault::ClockSkew => standby_clock_fast(t).await,
             Fault::ApiserverRestart => apiserver_restart(t).await,
+            Fault::SigstopDeleteResume => sigstop_takeover_delete_resume(t).await,
+            Fault::PartitionDeleteFresh => partition_delete_fresh_replica(t).await,
+            Fault::SameIdentity => two_with_one_identity(t).await,
+            Fault::RestartSameIdentity => kill9_restart_same_identity(t).await,
+            Fault::MixedFleet => mixed_fleet_client_go(t).await,
+            Fault::LeaseDuration1 => lease_duration_edited(t, 1).await,
+            Fault::LeaseDurationMax => lease_duration_edited(t, i32::MAX).await,
         }
     }
 }
@@ -452,6 +505,234 @@ async fn apiserver_restart(t: &mut Trial) -> Result<(), String> {
     Ok(())
 }
 
+async fn sigstop_takeover_delete_resume(t: &mut Trial) -> Result<(), String> {
+    t.watch = true;
+    let leader = t.start(3).await?;
+    let name = t.c().replicas[leader].name.clone();
+    let leases = t.c().ns.leases().await;
+    t.fault_on(leader);
+    t.c().replicas[leader].signal("STOP");
+    let stopped = Instant::now();
+    let taken = {
+        let ns = &t.c().ns;
+        let name = &name;
+        wait_for(Duration::from_secs(20), || async move {
+            let holder = ns.holder().await?;
+            (holder != *name).then_some(holder)
+        })
+        .await
+    };
+    let Some(taken_by) = taken else {
+        t.c().replicas[leader].signal("CONT");
+        return Err("no replica took over from the frozen leader within 20 s".into());
+    };
+    tokio::time::sleep(secs(t.rng.random_range(0.0..T.retry_period.as_secs_f64()))).await;
+    leases
+        .delete(LEASE, &Default::default())
+        .await
+        .map_err(|e| format!("could not delete the lease: {e}"))?;
+    tokio::time::sleep(secs(t.rng.random_range(0.0..0.3))).await;
+    t.c().replicas[leader].signal("CONT");
+    t.healed();
+    t.note("taken_over_by", json!(taken_by));
+    t.note("stopped_s", json!(round3(stopped.elapsed().as_secs_f64())));
+    Ok(())
+}
+
+async fn partition_delete_fresh_replica(t: &mut Trial) -> Result<(), String> {
+    t.watch = true;
+    let leader = t.start(3).await?;
+    let leases = t.c().ns.leases().await;
+    let hold = T.lease_duration + secs(t.rng.random_range(0.3..2.0));
+    let delete_after = secs(t.rng.random_range(0.0..T.renew_deadline.as_secs_f64()));
+    t.fault_on(leader);
+    t.c().proxies[leader].blackhole();
+    let partitioned = Instant::now();
+    tokio::time::sleep(delete_after).await;
+    leases
+        .delete(LEASE, &Default::default())
+        .await
+        .map_err(|e| format!("could not delete the lease: {e}"))?;
+    t.c().add("replica-fresh", Vec::new());
+    tokio::time::sleep_until((partitioned + hold).into()).await;
+    t.c().proxies[leader].pass();
+    t.healed();
+    t.note("deleted_after_s", json!(round3(delete_after.as_secs_f64())));
+    t.note("partitioned_s", json!(round3(hold.as_secs_f64())));
+    Ok(())
+}
+
+async fn two_with_one_identity(t: &mut Trial) -> Result<(), String> {
+    let leader = t.start(3).await?;
+    let identity = t.c().replicas[leader].name.clone();
+    t.fault_on(leader);
+    let twin = t.c().add_as("replica-twin", &identity);
+    tokio::time::sleep(secs(t.rng.random_range(2.0..4.0))).await;
+    t.c().replicas[leader].kill9();
+    t.gone.push(identity.clone());
+    t.healed();
+    let reported = !t.c().replicas[twin]
+        .lines_with("two replicas share one identity")
+        .is_empty();
+    t.note("twin_reported_duplicate", json!(reported));
+    if !reported {
+        return Err(format!(
+            "the second process with identity {identity} never reported the duplicate identity"
+        ));
+    }
+    Ok(())
+}
+
+async fn kill9_restart_same_identity(t: &mut Trial) -> Result<(), String> {
+    // In every other trial the leader is alone, so the restarted process must be the one to
+    // lead next: it finds its own name in the Lease, written by its predecessor.
+    let alone = t.index % 2 == 1;
+    let leader = t.start(if alone { 1 } else { 3 }).await?;
+    let identity = t.c().replicas[leader].name.clone();
+    t.fault_on(leader);
+    t.c().replicas[leader].kill9();
+    t.gone.push(identity.clone());
+    let restarted = t.c().add_as(&format!("{identity}-restarted"), &identity);
+    t.healed();
+    // Whoever leads next, a new term has a new fencing token, the restarted process included.
+    let gone = t.gone.clone();
+    let next = t.c().converged(&gone, Duration::from_secs(30)).await?;
+    let terms = t.c().terms();
+    let old = t
+        .fault_on
+        .as_ref()
+        .and_then(|(n, at)| overlap::term_at(&terms, n, *at))
+        .map(|term| term.fencing_token);
+    let name = t.c().replicas[next].name.clone();
+    let new = terms
+        .iter()
+        .filter(|term| term.replica == name)
+        .max_by_key(|term| term.first_ns)
+        .map(|term| term.fencing_token);
+    t.note("alone", json!(alone));
+    t.note("restarted_took_over", json!(next == restarted));
+    if alone && next != restarted {
+        return Err("the restarted process, the only one left, did not lead next".into());
+    }
+    t.note("old_fencing_token", json!(old));
+    t.note("new_fencing_token", json!(new));
+    match (old, new) {
+        (Some(old), Some(new)) if new > old => Ok(()),
+        _ => Err(format!(
+            "the next term's fencing token ({new:?}) is not above the killed leader's ({old:?})"
+        )),
+    }
+}
+
+async fn mixed_fleet_client_go(t: &mut Trial) -> Result<(), String> {
+    let binary = client_go_ref()?;
+    // Each combination in turn: (which kind leads, which signal).
+    let go_leads = t.index % 2 == 1;
+    let sigterm = t.index % 4 >= 2;
+    let mut cluster = Cluster::new("chaos-mixed");
+    // The kind that is to lead starts first, alone.
+    let order: [(&str, bool); 4] = if go_leads {
+        [
+            ("go-a", true),
+            ("rs-a", false),
+            ("go-b", true),
+            ("rs-b", false),
+        ]
+    } else {
+        [
+            ("rs-a", false),
+            ("go-a", true),
+            ("rs-b", false),
+            ("go-b", true),
+        ]
+    };
+    let start = |cluster: &mut Cluster, (name, go): (&str, bool)| {
+        if go {
+            cluster.add_client_go(name, &binary);
+        } else {
+            cluster.add(name, Vec::new());
+        }
+    };
+    start(&mut cluster, order[0]);
+    t.cluster = Some(cluster);
+    let leader = t.c().converged(&[], Duration::from_secs(30)).await?;
+    for &replica in &order[1..] {
+        start(t.c(), replica);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    t.warm_up().await;
+    let name = t.c().replicas[leader].name.clone();
+    t.note(
+        "leader_kind",
+        json!(if go_leads { "client-go" } else { "k8sensus" }),
+    );
+    t.note("signal", json!(if sigterm { "TERM" } else { "KILL" }));
+    t.fault_on(leader);
+    t.gone.push(name.clone());
+    if sigterm {
+        t.c().replicas[leader].signal("TERM");
+        let status = t.c().replicas[leader].wait_exit(Duration::from_secs(15));
+        t.healed();
+        match status {
+            Some(s) if s.code() == Some(0) => {}
+            Some(s) => return Err(format!("{name} exited with {s} after SIGTERM, not 0")),
+            None => return Err(format!("{name} did not exit within 15 s of SIGTERM")),
+        }
+    } else {
+        t.c().replicas[leader].kill9();
+        t.healed();
+    }
+    Ok(())
+}
+
+async fn lease_duration_edited(t: &mut Trial, seconds: i32) -> Result<(), String> {
+    let leader = t.start(3).await?;
+    let leases = t.c().ns.leases().await;
+    let partition = seconds < T.lease_duration.as_secs() as i32;
+    let hold = T.lease_duration + secs(t.rng.random_range(0.3..2.0));
+    t.fault_on(leader);
+    let partitioned = Instant::now();
+    if partition {
+        // The leader's term runs on for up to a renew deadline; a standby that honoured the
+        // 1 s written in the record would take over long before that.
+        t.c().proxies[leader].blackhole();
+    }
+    for attempt in 0.. {
+        let mut lease = leases
+            .get(LEASE)
+            .await
+            .map_err(|e| format!("could not read the lease: {e}"))?;
+        lease
+            .spec
+            .get_or_insert_with(Default::default)
+            .lease_duration_seconds = Some(seconds);
+        match leases.replace(LEASE, &PostParams::default(), &lease).await {
+            Ok(_) => break,
+            Err(_) if attempt < 20 => {}
+            Err(e) => return Err(format!("could not edit the lease: {e}")),
+        }
+    }
+    if partition {
+        tokio::time::sleep_until((partitioned + hold).into()).await;
+        t.c().proxies[leader].pass();
+    } else {
+        // The live leader overwrites the edit at its next renewal; then it is killed, and the
+        // standbys must take over after the usual lease duration, not 68 years.
+        tokio::time::sleep(secs(t.rng.random_range(1.0..2.0))).await;
+        let name = t.c().replicas[leader].name.clone();
+        t.c().replicas[leader].kill9();
+        t.gone.push(name);
+    }
+    t.healed();
+    let warned = t
+        .c()
+        .replicas
+        .iter()
+        .any(|r| !r.lines_with("longer than k8sensus honours").is_empty());
+    t.note("a_standby_warned_of_the_cap", json!(warned));
+    Ok(())
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -487,6 +768,29 @@ fn libfaketime() -> Result<PathBuf, String> {
     })
 }
 
+/// The client-go reference elector (bench/client-go-ref), built once per run with `go build`
+/// into the target directory.
+fn client_go_ref() -> Result<PathBuf, String> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("client-go-ref/client-go-ref");
+            let status = std::process::Command::new("go")
+                .args(["build", "-trimpath", "-o"])
+                .arg(&out)
+                .arg(".")
+                .current_dir(Path::new(REPO).join("bench/client-go-ref"))
+                .env("CGO_ENABLED", "0")
+                .status()
+                .map_err(|e| format!("cannot run `go build` for bench/client-go-ref (is Go installed? make deps): {e}"))?;
+            if !status.success() {
+                return Err(format!("`go build` of bench/client-go-ref failed: {status}"));
+            }
+            Ok(out)
+        })
+        .clone()
+}
+
 // -------------------------------------------------------------------------------------------
 // One trial's world: a namespace, replicas, their proxies
 // -------------------------------------------------------------------------------------------
@@ -495,6 +799,8 @@ fn libfaketime() -> Result<PathBuf, String> {
 /// proxies and the Lease watcher, and deletes the namespace (fields drop in this order).
 struct Cluster {
     replicas: Vec<Replica>,
+    /// The identity each replica writes into the Lease (its name, unless chosen otherwise).
+    identities: Vec<String>,
     proxies: Vec<Proxy>,
     watcher: Option<LeaseWatcher>,
     ns: TestNamespace,
@@ -504,6 +810,7 @@ impl Cluster {
     fn new(prefix: &str) -> Self {
         Self {
             replicas: Vec::new(),
+            identities: Vec::new(),
             proxies: Vec::new(),
             watcher: None,
             ns: TestNamespace::new(prefix),
@@ -538,8 +845,14 @@ impl Cluster {
             env,
             echo: false,
         };
+        let identity = options
+            .env
+            .iter()
+            .find(|(k, _)| k == "POD_NAME")
+            .map_or(name.to_string(), |(_, v)| v.clone());
         let replica = Replica::spawn_with(name, &self.ns.name, kubeconfig, T, &[], &options);
         self.replicas.push(replica);
+        self.identities.push(identity);
         self.proxies.push(proxy);
         self.replicas.len() - 1
     }
@@ -547,6 +860,34 @@ impl Cluster {
     fn add(&mut self, name: &str, env: Vec<(String, String)>) -> usize {
         let (proxy, kubeconfig) = self.prepare(name);
         self.spawn(name, proxy, &kubeconfig, env)
+    }
+
+    /// A replica called `name` (in the results) that runs with another's `identity`.
+    fn add_as(&mut self, name: &str, identity: &str) -> usize {
+        self.add(name, vec![("POD_NAME".into(), identity.into())])
+    }
+
+    /// A client-go reference replica, with the same timings and task period.
+    fn add_client_go(&mut self, name: &str, binary: &Path) -> usize {
+        let (proxy, kubeconfig) = self.prepare(name);
+        let go = |d: Duration| format!("{}ms", d.as_millis());
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--pdeathsig", "KILL", "--"])
+            .arg(binary)
+            .arg(format!("--lease-name={LEASE}"))
+            .arg(format!("--lease-namespace={}", self.ns.name))
+            .arg(format!("--identity={name}"))
+            .arg(format!("--lease-duration={}", go(T.lease_duration)))
+            .arg(format!("--renew-deadline={}", go(T.renew_deadline)))
+            .arg(format!("--retry-period={}", go(T.retry_period)))
+            .arg(format!("--task-period={}", go(TASK_PERIOD)))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", &kubeconfig);
+        self.replicas.push(Replica::spawn_command(name, cmd, false));
+        self.identities.push(name.to_string());
+        self.proxies.push(proxy);
+        self.replicas.len() - 1
     }
 
     fn watch_lease(&mut self) {
@@ -579,7 +920,7 @@ impl Cluster {
                 .collect();
             let [only] = leading[..] else { return None };
             let replica = &self.replicas[only];
-            if replica.name != holder {
+            if self.identities[only] != holder {
                 return None;
             }
             let logs = replica.logs();
@@ -588,7 +929,7 @@ impl Cluster {
                 .rposition(|l| l.message().starts_with("successfully acquired lease"))?;
             let recent = logs[acquired..]
                 .iter()
-                .filter(|l| l.message() == overlap::RUN)
+                .filter(|l| overlap::is_run(l))
                 .filter(|l| l.json["mono_ns"].as_u64().is_some_and(|m| m > after_ns))
                 .count();
             (recent >= runs).then_some(only)
@@ -915,7 +1256,15 @@ impl Trial {
             } else if let Some(start) = self.start_ns
                 && let Some(first) = terms.iter().map(|t| t.first_ns).min()
             {
-                gap_s = Some((first as f64 - start as f64) / 1e9);
+                let gap = (first as f64 - start as f64) / 1e9;
+                gap_s = Some(gap);
+                // A brand-new deployment: the first leader created the missing Lease, so its
+                // work may start only a lease duration after it first saw it missing.
+                if gap < T.lease_duration.as_secs_f64() {
+                    self.problems.push(format!(
+                        "the first leader's work started {gap:.3} s after the processes did, before one lease duration"
+                    ));
+                }
             }
             let keep = std::env::var_os("K8SENSUS_CHAOS_KEEP_LOGS").is_some();
             if keep || !self.problems.is_empty() || !overlaps.is_empty() {
@@ -1549,6 +1898,17 @@ fn checker_handles_single_run_terms() {
     assert_eq!(overlap::find_overlaps(&same).len(), 1);
 }
 
+fn stop_line(token: i64, mono_ns: u64, ended_mono_ns: Option<u64>) -> LogLine {
+    let mut json = json!({"message": overlap::STOP, "event": "work_stopped", "fencing_token": token, "mono_ns": mono_ns});
+    if let Some(ended) = ended_mono_ns {
+        json["ended_mono_ns"] = json!(ended);
+    }
+    LogLine {
+        at: Instant::now(),
+        json,
+    }
+}
+
 #[test]
 fn checker_reads_terms_from_logs_and_compares_one_replicas_terms_too() {
     // Two terms of one replica (a new "starting" line opens the second, even with the same
@@ -1560,22 +1920,108 @@ fn checker_reads_terms_from_logs_and_compares_one_replicas_terms_too() {
         run_line(3, 300),
         start_line(3, 250),
         run_line(3, 260),
-        LogLine {
-            at: Instant::now(),
-            json: json!({"message": "sample task stopped", "fencing_token": 3, "mono_ns": 400}),
-        },
+        stop_line(3, 400, None),
     ];
     let terms = overlap::terms_in_logs("a", &logs);
     assert_eq!(terms.len(), 2, "{terms:?}");
     assert_eq!(
         (terms[0].first_ns, terms[0].last_ns, terms[0].runs),
-        (100, 300, 3)
+        (90, 300, 3)
     );
     assert_eq!(
         (terms[1].first_ns, terms[1].last_ns, terms[1].runs),
-        (260, 260, 1)
+        (250, 400, 1)
     );
     assert_eq!(overlap::find_overlaps(&terms).len(), 1);
+}
+
+/// Terms run from the line that starts the work to the line that ends it: an overlap shorter
+/// than a task period at either edge, invisible between first and last runs, is found.
+#[test]
+fn checker_compares_from_start_line_to_stop_line() {
+    // a runs at 100 and 200 and stops at 290; b starts at 250 and first runs at 300.
+    let a = overlap::terms_in_logs(
+        "a",
+        &[
+            start_line(1, 0),
+            run_line(1, 100),
+            run_line(1, 200),
+            stop_line(1, 290, Some(290)),
+        ],
+    );
+    let b = overlap::terms_in_logs(
+        "b",
+        &[
+            start_line(2, 250),
+            run_line(2, 300),
+            run_line(2, 400),
+            stop_line(2, 450, Some(450)),
+        ],
+    );
+    assert_eq!((a[0].first_ns, a[0].last_ns), (0, 290));
+    assert_eq!((b[0].first_ns, b[0].last_ns), (250, 450));
+    let terms = [a[0].clone(), b[0].clone()];
+    let found = overlap::find_overlaps(&terms);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!((found[0].seconds() - 40e-9).abs() < 1e-12);
+    // Touching at the stop line is not an overlap.
+    let c = overlap::terms_in_logs("c", &[start_line(3, 450), run_line(3, 460)]);
+    assert!(overlap::find_overlaps(&[b[0].clone(), c[0].clone()]).is_empty());
+}
+
+/// A frozen leader logs its stop only after it resumes; its term ends at `ended_mono_ns`, its
+/// deadline. But a run after that deadline still counts, and is found.
+#[test]
+fn checker_ends_a_frozen_term_at_its_deadline_but_not_before_a_run() {
+    let frozen = [
+        start_line(1, 0),
+        run_line(1, 100),
+        stop_line(1, 900, Some(150)),
+    ];
+    let a = overlap::terms_in_logs("a", &frozen);
+    assert_eq!((a[0].first_ns, a[0].last_ns), (0, 150));
+    let b = overlap::terms_in_logs("b", &[start_line(2, 200), run_line(2, 300)]);
+    assert!(overlap::find_overlaps(&[a[0].clone(), b[0].clone()]).is_empty());
+    let late_run = [
+        start_line(1, 0),
+        run_line(1, 100),
+        run_line(1, 500),
+        stop_line(1, 900, Some(150)),
+    ];
+    let a = overlap::terms_in_logs("a", &late_run);
+    assert_eq!(a[0].last_ns, 500);
+    assert_eq!(
+        overlap::find_overlaps(&[a[0].clone(), b[0].clone()]).len(),
+        1
+    );
+}
+
+/// A killed process logs no stop line: its term ends at its last line. A run with no start
+/// line (the client-go reference before it logged one) opens a term of its own.
+#[test]
+fn checker_handles_killed_terms_and_runs_without_a_start() {
+    let killed =
+        overlap::terms_in_logs("a", &[start_line(1, 0), run_line(1, 100), run_line(1, 200)]);
+    assert_eq!((killed[0].first_ns, killed[0].last_ns), (0, 200));
+    let bare = overlap::terms_in_logs("b", &[run_line(-1, 150), run_line(-1, 250)]);
+    assert_eq!(
+        (bare[0].first_ns, bare[0].last_ns, bare[0].runs),
+        (150, 250, 2)
+    );
+    assert_eq!(
+        overlap::find_overlaps(&[killed[0].clone(), bare[0].clone()]).len(),
+        1
+    );
+    // Lines after a stop and before the next start belong to no term.
+    let after = overlap::terms_in_logs(
+        "c",
+        &[
+            start_line(1, 0),
+            stop_line(1, 10, None),
+            stop_line(1, 500, None),
+        ],
+    );
+    assert_eq!((after[0].first_ns, after[0].last_ns), (0, 10));
 }
 
 #[test]

@@ -297,6 +297,60 @@ async fn lease_edited_to_another_holder() {
     assert_no_panics(&replicas);
 }
 
+/// A record that names the leader but that it did not write (here: its renewTime changed by
+/// hand, as a second process with the same identity would) makes it step down at once and
+/// report the duplicate identity. It then honours that record like anyone else's and takes
+/// the Lease back only after a lease duration, as a new term with a new fencing token.
+#[tokio::test]
+async fn a_record_with_our_name_that_we_did_not_write_makes_the_leader_step_down() {
+    let ns = TestNamespace::new("twin");
+    let replica = ns.replica("pod-a", Timings::SHORT, &[]);
+    let replicas = [replica];
+    wait_for_leader(&ns, &replicas, Duration::from_secs(30)).await;
+    let leases = ns.leases().await;
+    for attempt in 0.. {
+        let mut lease = leases.get(LEASE).await.unwrap();
+        let spec = lease.spec.as_mut().unwrap();
+        assert_eq!(spec.lease_transitions, Some(0));
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        match leases.replace(LEASE, &PostParams::default(), &lease).await {
+            Ok(_) => break,
+            Err(e) if attempt < 20 => eprintln!("edit conflicted, retrying: {e}"),
+            Err(e) => panic!("could not edit the lease: {e}"),
+        }
+    }
+    let edited = Instant::now();
+    let stepped_down = wait_for(Duration::from_secs(5), || async {
+        (!replicas[0].says_leading()).then_some(())
+    })
+    .await;
+    assert!(stepped_down.is_some(), "the leader kept leading");
+    assert!(
+        !replicas[0]
+            .lines_with("another process with the same identity, pod-a")
+            .is_empty(),
+        "the leader did not say why it stepped down"
+    );
+    let back = wait_for(Duration::from_secs(15), || async {
+        let starts = replicas[0]
+            .logs()
+            .into_iter()
+            .filter(|l| l.json["event"] == "work_started")
+            .collect::<Vec<_>>();
+        (starts.len() == 2).then(|| starts[1].clone())
+    })
+    .await
+    .expect("it leads again once the record it did not write has expired");
+    assert!(
+        back.at.duration_since(edited)
+            >= Timings::SHORT.lease_duration - Duration::from_millis(600),
+        "it worked again {:?} after the edit, before that record could have expired",
+        back.at.duration_since(edited)
+    );
+    assert_eq!(back.json["fencing_token"], 1, "{}", back.json);
+    assert_no_panics(&replicas);
+}
+
 /// Creates the Lease by hand with the given spec before any replica starts.
 async fn precreate(ns: &TestNamespace, spec: LeaseSpec) {
     let lease = Lease {

@@ -7,6 +7,7 @@ godebug default=go1.24
 require (
 	github.com/go-logr/logr v1.4.3
 	k8s.io/apimachinery v0.33.13
+	golang.org/x/sys v0.31.0
 	k8s.io/client-go v0.33.13
 	k8s.io/klog/v2 v2.130.1
 )
@@ -33,7 +34,6 @@ require (
 	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/net v0.38.0 // indirect
 	golang.org/x/oauth2 v0.27.0 // indirect
-	golang.org/x/sys v0.31.0 // indirect
 	golang.org/x/term v0.30.0 // indirect
 	golang.org/x/text v0.23.0 // indirect
 	golang.org/x/time v0.9.0 // indirect

@@ -6,6 +6,13 @@
 // so bench/run.py starts both the same way. Log lines are JSON on stderr with a
 // "message" field; klog's own lines (client-go's) are routed through the same
 // JSON handler.
+//
+// Its work follows client-go's documented rule for ReleaseOnCancel: the work must
+// have stopped before the context that releases the Lease is cancelled. On a
+// signal the work is stopped first and awaited; only then is the elector's
+// context cancelled, which releases the Lease. Every line of the work carries
+// mono_ns (CLOCK_MONOTONIC), like k8sensus's, so that the chaos suite can put
+// both on one timeline.
 package main
 
 import (
@@ -16,10 +23,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -27,6 +36,15 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 )
+
+// monoNS is CLOCK_MONOTONIC in nanoseconds, the clock k8sensus logs as mono_ns.
+func monoNS() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano()
+}
 
 func main() {
 	os.Exit(run())
@@ -84,8 +102,21 @@ func run() int {
 	}
 	lease := *leaseNamespace + "/" + *leaseName
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// Two contexts: a signal stops the work (signalled); the elector's context (ctx) is
+	// cancelled only after the work has returned, and cancelling it releases the Lease.
+	signalled, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var working sync.WaitGroup
+	var starting sync.Mutex // orders "start working" against "wait for the work"
+	go func() {
+		<-signalled.Done()
+		starting.Lock()
+		starting.Unlock()
+		working.Wait()
+		cancel()
+	}()
 
 	log.Info("client-go-ref starting", "identity", *identity, "lease", lease,
 		"lease_duration", leaseDuration.String(), "renew_deadline", renewDeadline.String(),
@@ -101,16 +132,29 @@ func run() int {
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leading context.Context) {
 				log.Info(fmt.Sprintf("acquired lease %s", lease), "event", "acquired", "identity", *identity)
+				starting.Lock()
+				if signalled.Err() != nil {
+					starting.Unlock()
+					return
+				}
+				working.Add(1)
+				starting.Unlock()
+				defer working.Done()
+				log.Info("starting the sample task", "event", "work_started", "identity", *identity, "mono_ns", monoNS())
 				tick := time.NewTicker(*taskPeriod)
 				defer tick.Stop()
 				for {
-					log.Info("client-go-ref is running sample task.", "identity", *identity)
+					if leading.Err() != nil || signalled.Err() != nil {
+						break
+					}
+					log.Info("client-go-ref is running sample task.", "identity", *identity, "mono_ns", monoNS())
 					select {
 					case <-leading.Done():
-						return
+					case <-signalled.Done():
 					case <-tick.C:
 					}
 				}
+				log.Info("sample task stopped", "event", "work_stopped", "identity", *identity, "mono_ns", monoNS())
 			},
 			OnStoppedLeading: func() {
 				log.Info("stopped leading", "event", "stopped", "identity", *identity)
@@ -128,7 +172,7 @@ func run() int {
 	// Run campaigns once and returns when leadership is lost or ctx is cancelled
 	// (after releasing the Lease, since ReleaseOnCancel is set).
 	elector.Run(ctx)
-	if ctx.Err() != nil {
+	if signalled.Err() != nil {
 		log.Info("shut down", "event", "exit", "identity", *identity)
 		return 0
 	}

@@ -163,6 +163,21 @@ impl LeaseApi {
         .await
     }
 
+    /// POST a new Lease, within `budget` at most (a leader recreating its deleted Lease must
+    /// not run past its renew deadline).
+    pub(crate) async fn create_within(
+        &self,
+        lease: &Lease,
+        budget: Duration,
+    ) -> Result<Lease, ApiError> {
+        self.call(
+            Verb::Create,
+            self.timeout.min(budget),
+            self.api.create(&PostParams::default(), lease),
+        )
+        .await
+    }
+
     /// PUT the Lease. The object carries the resourceVersion it was read with, so the API
     /// server applies the write only if nobody else wrote in between (otherwise: 409).
     /// `budget` can shorten the timeout, so that a renewal never runs past the renew deadline.

@@ -16,7 +16,8 @@ pub struct ElectionConfig {
     pub lease_duration: Duration,
     /// How long the leader keeps leading without a successful renewal.
     pub renew_deadline: Duration,
-    /// How often the leader renews, and the base of a standby's re-read interval.
+    /// How often the leader renews. Standbys watch the Lease rather than re-read it; this is
+    /// only the base of their wait after lost races and API errors.
     pub retry_period: Duration,
     /// Upper bound on any single API call. Must be shorter than the renew deadline so that one
     /// hung request cannot use up the leader's whole deadline.
@@ -127,8 +128,8 @@ impl Timings {
         self.renew_deadline / 2
     }
 
-    /// The safety margin `LD - RD - RP`: how long after the leader must have stopped (at the
-    /// latest) the earliest standby may take over, less one retry period of slack.
+    /// The safety margin `LD - RD - RP`: room for a client-go leader sharing the Lease, which
+    /// stops only at its last successful renewal + RP + RD (see [`Timings::validate`], rule 5).
     pub fn safety_margin(&self) -> Option<Duration> {
         self.lease_duration
             .checked_sub(self.renew_deadline)?
@@ -141,10 +142,12 @@ impl Timings {
     /// 2. the lease duration is whole seconds (`leaseDurationSeconds` is an integer);
     /// 3. `LD > RD`: the leader must give up before a standby may take over;
     /// 4. `RD > 1.2 × RP`: the leader must get at least one jittered retry before its deadline;
-    /// 5. `LD - RD - RP >= 0`: the margin client-go does not check. A standby measures the
-    ///    lease duration from when it *saw* a renewal, which can be up to a retry period
-    ///    after the renewal started; with less margin than that, 11 s / 10 s / 2 s for
-    ///    example, a standby can take over while the old leader still believes it leads.
+    /// 5. `LD - RD - RP >= 0`: the margin client-go does not check. A k8sensus leader's term
+    ///    ends at the *start* of its last successful renewal + RD, so between k8sensus replicas
+    ///    rule 3 is enough. But a client-go leader on the same Lease stops only when a renew
+    ///    round, begun up to RP after its last success, has failed for RD: at last success +
+    ///    RP + RD. With less margin, 11 s / 10 s / 2 s for example, a standby can take over
+    ///    from such a leader while it still leads.
     pub fn validate(&self) -> Result<(), ConfigError> {
         use ConfigError::*;
         for (field, value) in [

@@ -3,7 +3,7 @@
 //! the I/O and the waiting.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -24,7 +24,11 @@ use super::config::{AfterLoss, ConfigError, ElectionConfig};
 use super::leadership::Leadership;
 use super::observer::{NoObserver, Observer};
 use super::record::LeaseRecord;
-use super::rules::{self, Observation, Verdict};
+use super::rules::{self, Missing, Observation, Verdict, Written};
+
+/// Set on a Lease created with delayed work: the wall-clock time its work starts, so that
+/// `k8sensus status` can show it. Informational only; no decision reads it.
+pub const WORK_STARTS_AT_ANNOTATION: &str = "k8sensus.io/work-starts-at";
 
 /// Runs Lease leader election for one identity.
 pub struct LeaderElector {
@@ -32,6 +36,25 @@ pub struct LeaderElector {
     leases: LeaseApi,
     status: watch::Sender<ElectionStatus>,
     observer: Arc<dyn Observer>,
+    memory: Mutex<Memory>,
+}
+
+/// What this process remembers across attempts and terms, beyond the observation.
+#[derive(Debug, Default)]
+struct Memory {
+    /// The records this process wrote: only those are "ours".
+    written: Written,
+    /// The highest `leaseTransitions` seen on any Lease of this name: no token we write is
+    /// ever below it.
+    highest_seen: Option<i32>,
+    /// When we first saw the Lease missing, until we see it exist again.
+    missing_since: Option<Instant>,
+    /// When we last logged a duplicate identity (the log says so once a minute at most).
+    duplicate_logged_at: Option<Instant>,
+    /// No work of any term of this process may start before this instant: the latest start
+    /// of a delayed term so far. If that term ends before its work starts and we win again
+    /// (our own record, found again), the reason for the wait still holds.
+    work_not_before: Option<Instant>,
 }
 
 /// What the elector knows right now, for logs, probes and metrics.
@@ -49,6 +72,8 @@ pub struct ElectionStatus {
     pub lease_uid: Option<String>,
     /// While we lead: who held the Lease before we took it, if anyone.
     pub previous_leader: Option<String>,
+    /// While we lead a term that began by creating a missing Lease: when its work starts.
+    pub work_starts_at: Option<Instant>,
 }
 
 /// Why `run` stopped with an error.
@@ -66,6 +91,20 @@ pub enum ElectionError {
     /// the Lease up so that another replica can do the work.
     #[error("the leader's work ended while still leading ({detail}); the lease was given up")]
     WorkEnded { detail: String },
+    /// The work did not stop when its term ended, even when aborted. It may still be running,
+    /// so this process must not campaign again: exit, and let the process end take the work
+    /// with it.
+    #[error(
+        "the leader's work did not stop within {} after its term of lease {lease} ended, even when aborted; it may still be running, so this process will not campaign again (the work must return soon after Leadership::ended() and must not detach tasks)",
+        humantime::format_duration(*.grace)
+    )]
+    WorkWouldNotStop { lease: String, grace: Duration },
+    /// The Lease asks for coordinated leader election (`spec.strategy`, KEP-4355): the
+    /// kube-apiserver picks the holder, and a replica that campaigns would fight it.
+    #[error(
+        "lease {lease} has spec.strategy {strategy:?}: it is managed by coordinated leader election (the kube-apiserver chooses its holder), which k8sensus does not take part in; use another lease name, or remove spec.strategy"
+    )]
+    CoordinatedElection { lease: String, strategy: String },
     /// The API server accepted us before, then refused us (401 or 403) for longer than
     /// [`rules::refusal_bound`]: rights revoked or credentials expired, not a restart.
     #[error(
@@ -97,6 +136,8 @@ enum Attempt {
         lease: Box<Lease>,
         started: Instant,
         previous: Option<String>,
+        /// When the work may start (later than `started` after creating a missing Lease).
+        work_from: Instant,
     },
     /// Someone else holds a live lease (this one) until `until` (our clock).
     Standby { lease: Box<Lease>, until: Instant },
@@ -105,6 +146,8 @@ enum Attempt {
     /// The Lease was deleted while another replica held it: its claim still runs until
     /// `until` (our clock), so we must not create the Lease before then.
     DeletedWhileHeld { until: Instant },
+    /// The Lease uses coordinated leader election (`spec.strategy`): refuse to campaign.
+    Strategy(String),
 }
 
 impl LeaderElector {
@@ -132,6 +175,7 @@ impl LeaderElector {
             leases,
             status: watch::Sender::new(ElectionStatus::default()),
             observer,
+            memory: Mutex::default(),
         })
     }
 
@@ -209,13 +253,13 @@ impl LeaderElector {
     {
         let mut observation: Option<Observation> = None;
         loop {
-            let Some((lease, started, previous)) =
+            let Some((lease, started, previous, work_from)) =
                 self.campaign(&shutdown, &mut observation).await?
             else {
                 return Ok(());
             };
             match self
-                .lead(lease, started, previous, &shutdown, &mut work)
+                .lead(lease, started, previous, work_from, &shutdown, &mut work)
                 .await?
             {
                 StepDownOutcome::Shutdown => return Ok(()),
@@ -246,7 +290,7 @@ impl LeaderElector {
         &self,
         shutdown: &CancellationToken,
         observation: &mut Option<Observation>,
-    ) -> Result<Option<(Lease, Instant, Option<String>)>, ElectionError> {
+    ) -> Result<Option<(Lease, Instant, Option<String>, Instant)>, ElectionError> {
         let lease_ref = self.config.lease_ref();
         info!(lease = %lease_ref, identity = %self.config.identity, "attempting to acquire leader lease {lease_ref}...");
         let mut failures = 0u32;
@@ -275,7 +319,14 @@ impl LeaderElector {
                     lease,
                     started,
                     previous,
-                }) => return Ok(Some((*lease, started, previous))),
+                    work_from,
+                }) => return Ok(Some((*lease, started, previous, work_from))),
+                Ok(Attempt::Strategy(strategy)) => {
+                    return Err(ElectionError::CoordinatedElection {
+                        lease: lease_ref,
+                        strategy,
+                    });
+                }
                 Ok(Attempt::Standby { lease, until }) => {
                     failures = 0;
                     races_lost = 0;
@@ -365,32 +416,52 @@ impl LeaderElector {
             // A deleted Lease is not a released one: its last holder may still be working,
             // and will only find out at its next renewal. Honour the claim we last saw for its
             // full duration, exactly as if the Lease were still there and unrenewed.
-            if let Some(seen) = observation.as_ref()
-                && let Some(holder) = seen.record.holder().filter(|h| *h != self.config.identity)
-                && Instant::now() < seen.expires_at(self.config.lease_duration)
-            {
+            let now = Instant::now();
+            let decision = {
+                let mut memory = self.memory();
+                memory.missing_since.get_or_insert(now);
+                rules::on_missing(
+                    observation.as_ref(),
+                    &memory.written,
+                    now,
+                    self.config.lease_duration,
+                )
+            };
+            if let Missing::Wait { holder, until } = decision {
                 info!(lease = %self.config.lease_ref(), holder = %holder,
                     "the lease was deleted while {holder} held it; waiting until its claim would have run out before creating it");
-                return Ok(Attempt::DeletedWhileHeld {
-                    until: seen.expires_at(self.config.lease_duration),
-                });
+                return Ok(Attempt::DeletedWhileHeld { until });
             }
             return self.create(observation).await;
         };
+        if let Some(strategy) = rules::coordinated_strategy(&current) {
+            return Ok(Attempt::Strategy(strategy.to_string()));
+        }
+        // A Lease seen again after it was missing. If it is free (someone recreated it empty),
+        // taking it is like creating it: a leader we cannot see may still be working.
+        let missing_since = self.memory().missing_since.take();
         let record = LeaseRecord::from_lease(&current);
         let now = Instant::now();
         self.observe(observation, &record, now);
         let seen = observation.as_ref().expect("observe sets it");
-        match rules::judge(seen, &self.config.identity, now, self.config.lease_duration) {
+        match self.judge(seen, now) {
             Verdict::HeldBy { until, .. } => {
                 return Ok(Attempt::Standby {
                     lease: Box::new(current),
                     until,
                 });
             }
-            Verdict::Expired { holder } => {
-                info!(lease = %self.config.lease_ref(), holder = %holder, transitions = record.transitions,
-                    "lease held by {holder} has not been renewed for its whole duration; taking it over");
+            Verdict::Expired {
+                holder,
+                same_identity,
+            } => {
+                if same_identity {
+                    info!(lease = %self.config.lease_ref(), holder = %holder, transitions = record.transitions,
+                        "the lease names this replica's identity, {holder}, but this process did not write it (an earlier process with the same identity, such as a restarted container); it has not been renewed for its whole duration, so taking it over as a new term");
+                } else {
+                    info!(lease = %self.config.lease_ref(), holder = %holder, transitions = record.transitions,
+                        "lease held by {holder} has not been renewed for its whole duration; taking it over");
+                }
             }
             Verdict::Free | Verdict::Ours => {}
         }
@@ -398,8 +469,14 @@ impl LeaderElector {
             .holder()
             .filter(|holder| *holder != self.config.identity)
             .map(str::to_string);
-        let next = self.claimed(current);
+        // Every term a candidate starts is a new term, with a new fencing token, even when the
+        // record is our own (found again after our term ended).
+        let next = self.claimed(current, true);
         let started = Instant::now();
+        let work_from = match record.holder() {
+            None => rules::work_starts_at(started, missing_since, self.config.lease_duration),
+            Some(_) => started,
+        };
         match self
             .leases
             .replace(&next, self.config.request_timeout)
@@ -411,6 +488,7 @@ impl LeaderElector {
                     lease: Box::new(lease),
                     started,
                     previous,
+                    work_from,
                 })
             }
             // Someone wrote between the version we judged and our write, or deleted the Lease.
@@ -507,8 +585,7 @@ impl LeaderElector {
                     self.observe(observation, &record, now);
                     let seen = observation.as_ref().expect("observe sets it");
                     latest = lease;
-                    match rules::judge(seen, &self.config.identity, now, self.config.lease_duration)
-                    {
+                    match self.judge(seen, now) {
                         Verdict::HeldBy { until: later, .. } => until = later,
                         // Released (or, oddly, naming us): act on it now.
                         _ => return Ok(Wake::Act(Some(Box::new(latest)))),
@@ -534,25 +611,42 @@ impl LeaderElector {
         }
     }
 
-    /// The Lease does not exist: create it with us as the holder.
+    /// The Lease does not exist: create it with us as the holder. We may claim it at once, but
+    /// the work waits until one lease duration after we first saw it missing
+    /// ([`rules::work_starts_at`]): a leader we cannot see may still be working until then.
     async fn create(&self, observation: &mut Option<Observation>) -> Result<Attempt, ApiError> {
-        let last_seen = observation.as_ref().map(|seen| &seen.record);
+        let (highest_seen, missing_since) = {
+            let memory = self.memory();
+            (memory.highest_seen, memory.missing_since)
+        };
         let record = rules::create(
             &self.config.identity,
             Timestamp::now(),
             self.config.lease_duration,
-            last_seen,
+            highest_seen,
         );
+        let started = Instant::now();
+        let work_from = rules::work_starts_at(started, missing_since, self.config.lease_duration);
+        let work_wall = Timestamp::now()
+            .checked_add(work_from.saturating_duration_since(started))
+            .unwrap_or_else(|_| Timestamp::now());
         let mut lease = Lease {
             metadata: ObjectMeta {
                 name: Some(self.config.lease_name.clone()),
                 namespace: Some(self.config.namespace.clone()),
+                annotations: (work_from > started).then(|| {
+                    [(
+                        WORK_STARTS_AT_ANNOTATION.to_string(),
+                        rules::micros(work_wall).to_string(),
+                    )]
+                    .into()
+                }),
                 ..ObjectMeta::default()
             },
             spec: None,
         };
         record.write_to(&mut lease);
-        let started = Instant::now();
+        self.memory().written.wrote(record.clone());
         match self.leases.create(&lease).await {
             Ok(lease) => {
                 info!(lease = %self.config.lease_ref(), transitions = record.transitions, "created lease {}", self.config.lease_ref());
@@ -561,6 +655,7 @@ impl LeaderElector {
                     lease: Box::new(lease),
                     started,
                     previous: None,
+                    work_from,
                 })
             }
             Err(ApiError::Conflict { .. }) => Ok(Attempt::LostRace),
@@ -580,6 +675,7 @@ impl LeaderElector {
         lease: Lease,
         started: Instant,
         previous: Option<String>,
+        work_from: Instant,
         shutdown: &CancellationToken,
         work: &mut W,
     ) -> Result<StepDownOutcome, ElectionError>
@@ -589,9 +685,27 @@ impl LeaderElector {
     {
         let lease_ref = self.config.lease_ref();
         let record = LeaseRecord::from_lease(&lease);
-        let term = Leadership::new(record.transitions, started + self.config.renew_deadline);
+        // A delayed start carries over to later terms of this process until it has passed.
+        let work_from = {
+            let mut memory = self.memory();
+            let work_from = work_from.max(memory.work_not_before.unwrap_or(work_from));
+            memory.work_not_before = Some(work_from);
+            work_from
+        };
+        let term = Leadership::starting_at(
+            record.transitions,
+            started + self.config.renew_deadline,
+            work_from,
+        );
         info!(lease = %lease_ref, identity = %self.config.identity, transitions = record.transitions,
             "successfully acquired lease {lease_ref}");
+        let delayed = work_from.saturating_duration_since(Instant::now());
+        if !delayed.is_zero() {
+            // Why the work waits (see rules::work_starts_at), in words for the log reader.
+            info!(lease = %lease_ref, fencing_token = record.transitions, work_starts_in = %humantime::format_duration(round(delayed)),
+                "this replica created the lease because it was missing, so it leads now, but its work waits {}: a missing lease can hide a leader that is still working (the lease was deleted, and its holder only finds out at its next renewal), and one lease duration after the lease was first seen missing any such leader has surely stopped; a brand-new deployment looks exactly the same, so its first leader waits too",
+                humantime::format_duration(round(delayed)));
+        }
         self.status.send_modify(|s| {
             s.leader = Some(self.config.identity.clone());
             s.leading = true;
@@ -599,6 +713,7 @@ impl LeaderElector {
             s.last_renewal = Some(started);
             s.lease_uid = lease.metadata.uid.clone();
             s.previous_leader = previous;
+            s.work_starts_at = (!delayed.is_zero()).then_some(work_from);
         });
 
         let mut cached = lease;
@@ -616,7 +731,11 @@ impl LeaderElector {
                 sleep_until(next_renewal).await;
                 let attempt_started = Instant::now();
                 let budget = term.deadline().saturating_duration_since(attempt_started);
-                (attempt_started, self.renew(&mut cached, budget).await)
+                (
+                    attempt_started,
+                    self.renew(&mut cached, budget, attempt_started < term.deadline())
+                        .await,
+                )
             };
             tokio::select! {
                 // In this order: after a freeze several branches are ready at once, and the
@@ -634,7 +753,7 @@ impl LeaderElector {
                     // A term that reached its deadline is over, even if a renewal then lands
                     // (only possible after a freeze: a renewal's timeout ends at the
                     // deadline). Its work has been told it ended; a new term starts clean.
-                    Ok(()) if !term.still_leading() => break StepDown::DeadlinePassed,
+                    Ok(()) if term.is_over() => break StepDown::DeadlinePassed,
                     Ok(()) => {
                         self.observer.renewed(attempt_started.elapsed());
                         term.extend_to(attempt_started + self.config.renew_deadline);
@@ -675,12 +794,26 @@ impl LeaderElector {
             _ => self.stop_work(work_task).await,
         };
         info!(lease = %lease_ref, identity = %self.config.identity, "stopped leading");
+        if !work_stopped {
+            // The work may still be running. Campaigning again could start a second copy of it
+            // here, or let another replica start one while this one runs: neither is allowed.
+            // The Lease is not released; it expires.
+            return Err(ElectionError::WorkWouldNotStop {
+                lease: lease_ref,
+                grace: self.config.renew_deadline,
+            });
+        }
 
         match reason {
+            // A term whose work has not started yet does not release: a released Lease is
+            // taken and worked at once, before the wait this term was serving is over. It
+            // expires instead, a lease duration after its last renewal.
+            StepDown::Shutdown if Instant::now() < term.starts_at() => {
+                info!(lease = %lease_ref, "not releasing the lease: this term's work had not started yet, so a leader we cannot see may still be working; it will expire after its lease duration");
+                Ok(StepDownOutcome::Shutdown)
+            }
             StepDown::Shutdown => {
-                if work_stopped {
-                    self.release(cached).await;
-                }
+                self.release(cached).await;
                 Ok(StepDownOutcome::Shutdown)
             }
             StepDown::WorkEnded(detail) => {
@@ -694,40 +827,107 @@ impl LeaderElector {
 
     /// Renews on the fast path: a PUT of the object from our last successful write, with no
     /// read before it. If that conflicts, someone else wrote: read the Lease (the slow path)
-    /// and renew only if it still names us.
-    async fn renew(&self, cached: &mut Lease, budget: Duration) -> Result<(), RenewError> {
-        let next = self.claimed(cached.clone());
+    /// and renew only if it is still the record this process wrote. If the Lease was deleted
+    /// and our term is live (`in_term`), recreate it: the term goes on.
+    async fn renew(
+        &self,
+        cached: &mut Lease,
+        budget: Duration,
+        in_term: bool,
+    ) -> Result<(), RenewError> {
+        let next = self.claimed(cached.clone(), false);
         match self.leases.replace(&next, budget).await {
             Ok(lease) => {
+                self.wrote(&lease);
                 *cached = lease;
                 return Ok(());
             }
             Err(ApiError::Conflict { .. }) => {}
-            Err(ApiError::NotFound { .. }) => {
-                return Err(RenewError::Lost("the lease was deleted".to_string()));
-            }
+            Err(ApiError::NotFound { .. }) => return self.recreate(cached, budget, in_term).await,
             Err(e) => return Err(RenewError::Api(e)),
         }
         debug!(lease = %self.config.lease_ref(), "fast-path renewal conflicted; reading the lease");
         self.observer.slow_path();
         let Some(current) = self.leases.get().await.map_err(RenewError::Api)? else {
-            return Err(RenewError::Lost("the lease was deleted".to_string()));
+            return self.recreate(cached, budget, in_term).await;
         };
         let record = LeaseRecord::from_lease(&current);
-        if record.holder != self.config.identity {
+        self.see_transitions(&record);
+        let ours = self.memory().written.ours(&record);
+        if !ours {
             self.saw(&record, true);
+            if record.holder == self.config.identity {
+                // Someone else wrote a record with our name: two live processes share this
+                // identity. We cannot tell which one the others believe leads: stop at once.
+                self.duplicate_identity();
+                return Err(RenewError::Lost(format!(
+                    "another process with the same identity, {}, wrote the lease; every replica needs a unique identity",
+                    self.config.identity
+                )));
+            }
             return Err(RenewError::Lost(match record.holder() {
                 Some(holder) => format!("it is now held by {holder}"),
                 None => "it was released by someone else".to_string(),
             }));
         }
-        let next = self.claimed(current);
-        *cached = self
+        let next = self.claimed(current, false);
+        let lease = self
             .leases
             .replace(&next, budget)
             .await
             .map_err(RenewError::Api)?;
+        self.wrote(&lease);
+        *cached = lease;
         Ok(())
+    }
+
+    /// The Lease was deleted while we lead. From inside our live term we recreate it at once,
+    /// with our own record and fencing token: the work never stopped, and no other replica
+    /// can have started meanwhile (standbys honour our last renewal for a lease duration;
+    /// a replica that creates it first makes our create fail, and we step down). Outside the
+    /// term (it has ended: only after a freeze), the term is lost.
+    async fn recreate(
+        &self,
+        cached: &mut Lease,
+        budget: Duration,
+        in_term: bool,
+    ) -> Result<(), RenewError> {
+        if !in_term {
+            return Err(RenewError::Lost("the lease was deleted".to_string()));
+        }
+        let ours = LeaseRecord::from_lease(cached);
+        let highest_seen = self.memory().highest_seen;
+        let record = rules::recreate(
+            &ours,
+            Timestamp::now(),
+            self.config.lease_duration,
+            highest_seen,
+        );
+        let mut lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.config.lease_name.clone()),
+                namespace: Some(self.config.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: None,
+        };
+        record.write_to(&mut lease);
+        self.memory().written.wrote(record.clone());
+        match self.leases.create_within(&lease, budget).await {
+            Ok(lease) => {
+                info!(lease = %self.config.lease_ref(), transitions = record.transitions,
+                    "the lease was deleted while this replica led; recreated it within the term, which goes on");
+                self.wrote(&lease);
+                self.status
+                    .send_modify(|s| s.lease_uid = lease.metadata.uid.clone());
+                *cached = lease;
+                Ok(())
+            }
+            Err(ApiError::Conflict { .. }) => Err(RenewError::Lost(
+                "the lease was deleted, and another replica created it first".to_string(),
+            )),
+            Err(e) => Err(RenewError::Api(e)),
+        }
     }
 
     /// Waits for the work to stop after its term ended. A well-behaved work returns promptly;
@@ -798,37 +998,127 @@ impl LeaderElector {
     // Bookkeeping
     // ---------------------------------------------------------------------------------------
 
-    /// `lease` with our claim written in: a renewal if it names us, a takeover otherwise
+    /// `lease` with our claim written in: a renewal inside our term, or a new term
     /// ([`rules::claim`] decides `acquireTime` and `leaseTransitions`). The resourceVersion
-    /// it carries is the one it was read with, so the write is conditional on it.
-    fn claimed(&self, mut lease: Lease) -> Lease {
+    /// it carries is the one it was read with, so the write is conditional on it. A new term
+    /// also clears `preferredHolder` (as client-go does on takeover) and our work-start note.
+    /// The record is remembered as ours before it is sent: if the answer is lost, the write
+    /// may still have landed.
+    fn claimed(&self, mut lease: Lease, new_term: bool) -> Lease {
         let record = LeaseRecord::from_lease(&lease);
-        rules::claim(
+        let mut memory = self.memory();
+        let next = rules::claim(
             &record,
             &self.config.identity,
             Timestamp::now(),
             self.config.lease_duration,
-        )
-        .write_to(&mut lease);
+            new_term,
+            memory.highest_seen,
+        );
+        next.write_to(&mut lease);
+        memory.written.wrote(next);
+        if new_term {
+            rules::clear_for_new_term(&mut lease, WORK_STARTS_AT_ANNOTATION);
+        }
         lease
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The verdict on what we observed, with the records this process wrote.
+    fn judge(&self, seen: &Observation, now: Instant) -> Verdict {
+        rules::judge(
+            seen,
+            &self.config.identity,
+            &self.memory().written,
+            now,
+            self.config.lease_duration,
+        )
+    }
+
+    /// Our own successful write: remember the record as the server stored it. The Lease
+    /// exists again, so a later disappearance starts a new wait.
+    fn wrote(&self, lease: &Lease) {
+        let record = LeaseRecord::from_lease(lease);
+        let mut memory = self.memory();
+        memory.missing_since = None;
+        memory.highest_seen = Some(
+            memory
+                .highest_seen
+                .unwrap_or(i32::MIN)
+                .max(record.transitions),
+        );
+        memory.written.wrote(record);
+    }
+
+    /// Keeps the highest `leaseTransitions` seen.
+    fn see_transitions(&self, record: &LeaseRecord) {
+        let mut memory = self.memory();
+        memory.highest_seen = Some(
+            memory
+                .highest_seen
+                .unwrap_or(i32::MIN)
+                .max(record.transitions),
+        );
+    }
+
+    /// Another live process carries our identity: say so loudly, and count it.
+    fn duplicate_identity(&self) {
+        self.observer.duplicate_identity();
+        let now = Instant::now();
+        {
+            let mut memory = self.memory();
+            if memory
+                .duplicate_logged_at
+                .is_some_and(|at| now < at + Duration::from_secs(60))
+            {
+                return;
+            }
+            memory.duplicate_logged_at = Some(now);
+        }
+        error!(lease = %self.config.lease_ref(), identity = %self.config.identity,
+            "another process is renewing the lease with this replica's identity, {}: two replicas share one identity, so they cannot tell their leases apart; give every replica a unique identity (--identity or POD_NAME)",
+            self.config.identity);
     }
 
     /// Folds a freshly read record into the observation, and publishes it if it changed.
     fn observe(&self, observation: &mut Option<Observation>, record: &LeaseRecord, now: Instant) {
-        let changed = match observation {
-            Some(seen) => seen.update(record.clone(), now),
+        self.see_transitions(record);
+        let (first, changed) = match observation {
+            Some(seen) => (false, seen.update(record.clone(), now)),
             None => {
                 *observation = Some(Observation::new(record.clone(), now));
-                true
+                (true, true)
             }
         };
-        if changed {
-            self.saw(record, false);
+        if !changed {
+            return;
+        }
+        self.saw(record, false);
+        let ours = self.memory().written.ours(record);
+        if record.holder == self.config.identity && !ours {
+            if first {
+                // Most often a container restarted with its pod name: its predecessor's
+                // record. It is honoured like anyone else's, and taken over with a new token.
+                info!(lease = %self.config.lease_ref(), identity = %self.config.identity,
+                    "the lease names this replica's identity, but this process did not write it (an earlier process with the same identity, such as a restarted container, or another live one); waiting for its claim to run out like anyone else's");
+            } else {
+                // A change we did not write, under our name: a live twin is renewing it.
+                self.duplicate_identity();
+            }
+        }
+        if rules::duration_capped(record, self.config.lease_duration) {
+            warn!(lease = %self.config.lease_ref(), lease_duration_seconds = record.lease_duration_seconds,
+                honoured = %humantime::format_duration(rules::effective_duration(record, self.config.lease_duration)),
+                "the lease's leaseDurationSeconds is longer than k8sensus honours; its holder's claim is judged with the maximum instead");
         }
     }
 
     /// Our own successful write is an observation too: it restarts the expiry clock.
     fn remember(&self, observation: &mut Option<Observation>, lease: &Lease) {
+        self.wrote(lease);
         let record = LeaseRecord::from_lease(lease);
         let now = Instant::now();
         match observation {
@@ -858,6 +1148,7 @@ impl LeaderElector {
             s.leading = false;
             s.last_renewal = None;
             s.previous_leader = None;
+            s.work_starts_at = None;
         });
     }
 }

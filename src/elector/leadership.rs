@@ -7,8 +7,11 @@ use tokio_util::sync::CancellationToken;
 
 /// One term of leadership, handed to the leader's work when it starts.
 ///
-/// The work should stop as soon as [`Leadership::ended`] resolves, and check
-/// [`Leadership::still_leading`] right before anything that must only happen on the leader.
+/// The work should first await [`Leadership::started`] (a term that began by creating a
+/// missing Lease may not work at once), stop as soon as [`Leadership::ended`] resolves, and
+/// check [`Leadership::still_leading`] right before anything that must only happen on the
+/// leader. It must not detach tasks (`tokio::spawn` without awaiting them): the elector can
+/// only wait for, and abort, the future it was given.
 /// Work that writes to another system can pass [`Leadership::fencing_token`] along, so that
 /// system can refuse writes from an older term.
 ///
@@ -46,16 +49,26 @@ pub struct Leadership {
 struct Inner {
     fencing_token: i32,
     ended: CancellationToken,
+    /// Before this instant the work may not start (see [`Leadership::started`]).
+    starts_at: Instant,
     /// The start of the last successful renewal plus the renew deadline, on the monotonic clock.
     deadline: Mutex<Instant>,
 }
 
 impl Leadership {
+    /// A term whose work may start at once (the tests' shorthand).
+    #[cfg(test)]
     pub(crate) fn new(fencing_token: i32, deadline: Instant) -> Self {
+        Self::starting_at(fencing_token, deadline, Instant::now())
+    }
+
+    /// A term whose work may not start before `starts_at`.
+    pub(crate) fn starting_at(fencing_token: i32, deadline: Instant, starts_at: Instant) -> Self {
         Self {
             inner: Arc::new(Inner {
                 fencing_token,
                 ended: CancellationToken::new(),
+                starts_at,
                 deadline: Mutex::new(deadline),
             }),
         }
@@ -68,14 +81,37 @@ impl Leadership {
         self.inner.fencing_token
     }
 
-    /// Whether we may still act as the leader, checked against the clock *now*.
+    /// Whether we may act as the leader, checked against the clock *now*.
     ///
-    /// It is false once the term has been ended, and also as soon as the renew deadline has
+    /// It is false until [`Leadership::starts_at`] (the Lease is ours, but a leader we could
+    /// not see may still be working), false once the term has been ended, and also as soon as the renew deadline has
     /// passed, even if the elector has not run since. That matters after a freeze (a
     /// stop-the-world pause, SIGSTOP, a suspended VM): the first thing the resumed work does is
     /// ask, and it gets the right answer before the elector has noticed anything.
     pub fn still_leading(&self) -> bool {
-        !self.inner.ended.is_cancelled() && Instant::now() < self.deadline()
+        let now = Instant::now();
+        !self.inner.ended.is_cancelled() && self.inner.starts_at <= now && now < self.deadline()
+    }
+
+    /// Whether the term is over: ended, or past its deadline. (Unlike `!still_leading()`, false
+    /// while a delayed term waits for its start.)
+    pub(crate) fn is_over(&self) -> bool {
+        self.inner.ended.is_cancelled() || Instant::now() >= self.deadline()
+    }
+
+    /// When the work may start: the instant the Lease was won, or, for a term that began by
+    /// creating a missing Lease, one lease duration after this replica first saw it missing.
+    pub fn starts_at(&self) -> Instant {
+        self.inner.starts_at
+    }
+
+    /// Waits until the work may start. Returns `true` then, or `false` if the term ended first.
+    pub async fn started(&self) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.ended() => false,
+            _ = sleep_until(self.inner.starts_at) => self.still_leading(),
+        }
     }
 
     /// Resolves when the term ends: the elector stepped down, or the deadline passed.
@@ -193,6 +229,34 @@ mod tests {
         term.extend_to(t0 + Duration::from_secs(22));
         assert_eq!(term.deadline(), t0 + Duration::from_secs(10));
         assert!(!term.still_leading());
+    }
+
+    /// A term that began by creating a missing Lease: `still_leading` is false and `started`
+    /// waits until `starts_at`, even while renewals keep the term alive.
+    #[tokio::test(start_paused = true)]
+    async fn a_delayed_term_does_not_lead_before_it_starts() {
+        let t0 = Instant::now();
+        let term =
+            Leadership::starting_at(0, t0 + Duration::from_secs(3), t0 + Duration::from_secs(4));
+        assert!(!term.still_leading());
+        assert!(!term.is_over());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        term.extend_to(t0 + Duration::from_secs(5));
+        tokio::time::advance(Duration::from_millis(1_999)).await;
+        assert!(!term.still_leading());
+        assert!(term.started().await);
+        assert_eq!(Instant::now(), t0 + Duration::from_secs(4));
+        assert!(term.still_leading());
+    }
+
+    /// A delayed term that ends before its start never starts.
+    #[tokio::test(start_paused = true)]
+    async fn a_delayed_term_that_ends_first_never_starts() {
+        let t0 = Instant::now();
+        let term =
+            Leadership::starting_at(0, t0 + Duration::from_secs(3), t0 + Duration::from_secs(4));
+        assert!(!term.started().await);
+        assert_eq!(Instant::now(), t0 + Duration::from_secs(3));
     }
 
     /// Ending the term is seen at once by every clone.

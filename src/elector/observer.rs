@@ -15,6 +15,8 @@ pub trait Observer: Send + Sync + 'static {
     }
     /// The fast-path renewal conflicted and the Lease had to be read (client-go's "slow path").
     fn slow_path(&self) {}
+    /// Another live process renewed the Lease under this replica's identity.
+    fn duplicate_identity(&self) {}
     /// An API call failed.
     fn api_error(&self, verb: Verb, kind: ErrorKind) {
         let _ = (verb, kind);

@@ -459,14 +459,22 @@ impl Replica {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        Self::spawn_command(name, cmd, options.echo)
+    }
+
+    /// Any program whose JSON log lines go to stderr (the client-go reference, for one),
+    /// collected like a replica's. `cmd` should run under `setpriv --pdeathsig KILL`.
+    pub fn spawn_command(name: &str, mut cmd: Command, echo: bool) -> Self {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .expect("spawn k8sensus under setpriv (util-linux)");
+            .expect("spawn a replica under setpriv (util-linux)");
         let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let (logs2, raw2, tag) = (logs.clone(), raw.clone(), name.to_string());
-        let echo = options.echo;
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -601,7 +609,9 @@ where
     }
 }
 
-/// Waits until the Lease names one of `replicas` and returns its index.
+/// Waits until the Lease names one of `replicas` and that replica's work has started, and
+/// returns its index. (The first leader of a namespace creates the Lease, and its work starts
+/// a lease duration after it found the Lease missing.)
 pub async fn wait_for_leader(ns: &TestNamespace, replicas: &[Replica], timeout: Duration) -> usize {
     let names: HashMap<String, usize> = replicas
         .iter()
@@ -609,7 +619,14 @@ pub async fn wait_for_leader(ns: &TestNamespace, replicas: &[Replica], timeout: 
         .map(|(i, r)| (r.name.clone(), i))
         .collect();
     let found = wait_for(timeout, || async {
-        ns.holder().await.and_then(|h| names.get(&h).copied())
+        let i = ns.holder().await.and_then(|h| names.get(&h).copied())?;
+        let working = replicas[i]
+            .logs()
+            .iter()
+            .rev()
+            .find(|l| l.json["event"] == "work_started" || l.json["event"] == "work_stopped")
+            .is_some_and(|l| l.json["event"] == "work_started");
+        working.then_some(i)
     })
     .await;
     match found {

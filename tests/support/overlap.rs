@@ -1,13 +1,21 @@
 //! The overlap checker: did two leaders ever do leader work at the same time?
 //!
-//! Every run of the sample task is logged with the host's CLOCK_MONOTONIC (`mono_ns`) and the
-//! term's fencing token, and every term begins with "starting the sample task". All replicas
-//! run on one host, so their runs sit on one timeline with no clock adjustment at all.
+//! Every term's work is logged with the host's CLOCK_MONOTONIC (`mono_ns`) and the term's
+//! fencing token: the line that starts it ("starting the sample task", `event` =
+//! `work_started`), each run, and the line that ends it ("sample task stopped", `event` =
+//! `work_stopped`). All replicas run on one host, so their lines sit on one timeline with no
+//! clock adjustment at all.
 //!
-//! A *term* here is one stretch of leader work by one replica: from one "starting the sample
-//! task" to the next, with its interval [first run, last run]. Two terms overlap when they share
-//! more than a boundary instant: zero tolerance, to the nanosecond. A term with a single run is
-//! the instant of that run, and overlaps anything that has it strictly inside.
+//! A *term* here is one stretch of leader work by one replica, from the line that starts the
+//! work to the line that ends it: not from its first run to its last, which would hide an
+//! overlap shorter than one task period at either edge. The end is the stop line's
+//! `ended_mono_ns` when it has one: the earlier of the stop and the term's deadline, after
+//! which `still_leading()` was false (a frozen leader logs its stop only after it resumes, but
+//! had no authority from its deadline on, and checks before every run). A term with no stop
+//! line (the process was killed) ends at its last line with a `mono_ns`.
+//!
+//! Two terms overlap when they share more than a boundary instant: zero tolerance, to the
+//! nanosecond. A term that is a single instant overlaps anything that has it strictly inside.
 
 use std::fmt;
 
@@ -17,6 +25,21 @@ use super::LogLine;
 pub const RUN: &str = "k8sensus is running sample task.";
 /// The message that opens a term's work.
 pub const START: &str = "starting the sample task";
+/// The message that closes a term's work.
+pub const STOP: &str = "sample task stopped";
+
+fn is_start(line: &LogLine) -> bool {
+    line.json["event"] == "work_started" || line.message() == START
+}
+
+fn is_stop(line: &LogLine) -> bool {
+    line.json["event"] == "work_stopped" || line.message() == STOP
+}
+
+/// A run of the work: k8sensus's or the client-go reference's.
+pub fn is_run(line: &LogLine) -> bool {
+    line.message() == RUN || line.message().ends_with("is running sample task.")
+}
 
 /// One stretch of leader work by one replica.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +48,7 @@ pub struct Term {
     /// 1 for the replica's first term, 2 for its second, ...
     pub ordinal: usize,
     pub fencing_token: i64,
-    /// CLOCK_MONOTONIC of its first and last run, in nanoseconds.
+    /// CLOCK_MONOTONIC of the start and the end of its work, in nanoseconds.
     pub first_ns: u64,
     pub last_ns: u64,
     pub runs: usize,
@@ -103,42 +126,48 @@ impl fmt::Display for Overlap {
     }
 }
 
-/// The terms in one replica's logs, in order. Lines without `mono_ns` are ignored; a run seen
-/// before any "starting" line (which the binary never logs) still counts, as a term of its own.
+/// The terms in one replica's logs, in order (see the module comment). Lines without
+/// `mono_ns` are ignored. A run outside any started term (never logged by the binary) still
+/// counts, as a term of its own that starts there.
 pub fn terms_in_logs(replica: &str, logs: &[LogLine]) -> Vec<Term> {
     let mut terms: Vec<Term> = Vec::new();
     let mut open = false;
+    // The last instant the open term certainly worked: its start or its latest run.
+    let mut last_work = 0;
     for line in logs {
-        let message = line.message();
         let Some(mono) = line.json["mono_ns"].as_u64() else {
             continue;
         };
         let token = line.json["fencing_token"].as_i64().unwrap_or(-1);
-        if message == START {
+        let run = is_run(line);
+        if is_start(line) || (run && !open) {
+            let ordinal = terms.len() + 1;
+            terms.push(Term {
+                replica: replica.to_string(),
+                ordinal,
+                fencing_token: token,
+                first_ns: mono,
+                last_ns: mono,
+                runs: usize::from(run),
+            });
+            open = true;
+            last_work = mono;
+            continue;
+        }
+        let Some(term) = terms.last_mut().filter(|_| open) else {
+            continue;
+        };
+        if is_stop(line) {
+            // Never before a run: a run after the deadline would be an overlap to report.
+            let ended = line.json["ended_mono_ns"].as_u64().unwrap_or(mono);
+            term.last_ns = ended.min(mono).max(last_work);
             open = false;
             continue;
         }
-        if message != RUN {
-            continue;
-        }
-        match terms.last_mut() {
-            Some(term) if open && term.fencing_token == token => {
-                term.first_ns = term.first_ns.min(mono);
-                term.last_ns = term.last_ns.max(mono);
-                term.runs += 1;
-            }
-            _ => {
-                let ordinal = terms.len() + 1;
-                terms.push(Term {
-                    replica: replica.to_string(),
-                    ordinal,
-                    fencing_token: token,
-                    first_ns: mono,
-                    last_ns: mono,
-                    runs: 1,
-                });
-                open = true;
-            }
+        term.last_ns = term.last_ns.max(mono);
+        if run {
+            term.runs += 1;
+            last_work = mono;
         }
     }
     terms
