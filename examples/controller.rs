@@ -91,6 +91,11 @@ fn error_policy(cm: Arc<ConfigMap>, error: &Error, _: Arc<Context>) -> Action {
 
 /// One term's work: the controller, from the start of the term until it ends.
 async fn run_controller(client: Client, identity: String, term: Leadership) {
+    // Wait until this term's work may start: at once after a takeover, one lease duration
+    // later if the term began by creating a missing Lease.
+    if !term.started().await {
+        return;
+    }
     let api = Api::<ConfigMap>::default_namespaced(client);
     // `graceful_shutdown_on` wants a future it can own; a oneshot channel carries the end of
     // the term to it. The controller then finishes the reconciles in flight and stops.

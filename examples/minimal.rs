@@ -30,6 +30,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     elector
         .run(shutdown, |term| async move {
+            // A term that began by creating a missing Lease waits one lease duration before
+            // its work may start (a leader we cannot see may still be working); false means
+            // the term ended first.
+            if !term.started().await {
+                return;
+            }
             println!("leading (fencing token {})", term.fencing_token());
             term.ended().await; // the work: here, nothing but waiting for the term to end
             println!("stopped leading");

@@ -215,6 +215,9 @@ impl LeaderElector {
     /// let shutdown = CancellationToken::new();
     /// elector
     ///     .run(shutdown.clone(), |term| async move {
+    ///         if !term.started().await {
+    ///             return; // the term ended before its work was allowed to start
+    ///         }
     ///         println!("leading with fencing token {}", term.fencing_token());
     ///         term.ended().await; // real work selects on this; see `Leadership`
     ///     })
@@ -234,6 +237,13 @@ impl LeaderElector {
     ///   [`AfterLoss::Return`].
     /// - [`ElectionError::WorkEnded`]: `work` returned or panicked while still leading; the
     ///   Lease was given up so that another replica can do the work.
+    /// - [`ElectionError::WorkWouldNotStop`]: the work did not stop after its term ended, even
+    ///   when aborted; it may still run, so the elector will not campaign again.
+    /// - [`ElectionError::CoordinatedElection`]: the Lease sets `spec.strategy`, so the
+    ///   kube-apiserver chooses its holder and no replica may campaign for it.
+    /// - [`ElectionError::StillRefused`]: the API server accepted us before, then refused
+    ///   every request (401 or 403) for longer than [`rules::refusal_bound`]: revoked rights
+    ///   or expired credentials.
     ///
     /// # Cancel safety
     ///
