@@ -966,8 +966,11 @@ impl LeaderElector {
         info!(lease = %lease_ref, "releasing lease {lease_ref}");
         loop {
             let record = LeaseRecord::from_lease(&lease);
-            if record.holder != self.config.identity {
-                info!(lease = %lease_ref, "the lease no longer names us; nothing to release");
+            // Only a record this process wrote is ours to give up. One that names us but that
+            // we did not write belongs to another process with our identity: releasing it
+            // would hand its live term to a standby.
+            if record.holder != self.config.identity || !self.memory().written.ours(&record) {
+                info!(lease = %lease_ref, "the lease no longer holds our record; nothing to release");
                 return;
             }
             let mut next = lease.clone();
