@@ -422,9 +422,15 @@ current-context: {name}
         return run(str(self.bin / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args,
                    check=check)
 
-    def ctr(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-        return run("ctr", f"--address={self.containerd_sock}", "-n", "k8s.io", *args,
-                   check=check, timeout=120)
+    def ctr(self, *args: str, check: bool = False,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        try:
+            return run("ctr", f"--address={self.containerd_sock}", "-n", "k8s.io", *args,
+                       check=check, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            if check:
+                raise Fatal(f"ctr {' '.join(args)} timed out after {timeout:.0f}s")
+            return subprocess.CompletedProcess(args, 1, "", "timed out")
 
     @property
     def containerd_sock(self) -> Path:
@@ -580,16 +586,23 @@ conntrack: {{maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeo
             cp.stop_process(self.procs.get(name), name)
         done("kube-proxy and the kubelet")
         if self.procs.get("containerd") and self.procs["containerd"].poll() is None:
-            tasks = self.ctr("tasks", "list", "-q").stdout.split()
+            # Kill every container, then delete them all at once, giving up after 10 s:
+            # a delete can wait on its shim for long, and whatever is left (shims, their
+            # containers) is killed by the host-side cleanup, by namespace and cgroup.
+            tasks = self.ctr("tasks", "list", "-q", timeout=10).stdout.split()
             for task in tasks:
-                self.ctr("tasks", "kill", "--all", "--signal", "SIGKILL", task)
-            for task in tasks:
-                for _ in range(50):
-                    if self.ctr("tasks", "delete", task).returncode == 0:
-                        break
-                    time.sleep(0.1)
-            for ctr_id in self.ctr("containers", "list", "-q").stdout.split():
-                self.ctr("containers", "delete", ctr_id)
+                self.ctr("tasks", "kill", "--all", "--signal", "SIGKILL", task, timeout=10)
+            deletes = [subprocess.Popen(
+                ["ctr", f"--address={self.containerd_sock}", "-n", "k8s.io", "tasks",
+                 "delete", task], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for task in tasks]
+            deadline = time.monotonic() + 10
+            for proc in deletes:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
             done(f"and deleted {len(tasks)} containers")
         for name in ("containerd", "kube-scheduler", "kube-controller-manager"):
             cp.stop_process(self.procs.get(name), name)
