@@ -7,8 +7,9 @@ SHELL := /bin/bash
 # The release build. The Dockerfile runs exactly this command (hack/lint.sh checks it).
 CARGO_BUILD_RELEASE := cargo build --release --locked --bin k8sensus
 CONTROL_PLANE := python3 hack/control-plane/controlplane.py
+CLUSTER := python3 hack/cluster/cluster.py
 
-.PHONY: help build demo test deps lint fmt-check clippy manifests unit e2e control-plane-bin control-plane clean
+.PHONY: help build demo test deps lint fmt-check clippy manifests unit e2e control-plane-bin control-plane images cluster clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -16,16 +17,16 @@ help: ## list the targets
 build: ## build the release binary, target/release/k8sensus
 	$(CARGO_BUILD_RELEASE)
 
-demo: ## three replicas elect a leader on a local control plane; the leader is killed; another takes over
-	@hack/demo.sh
+demo: ## the kind walkthrough on a one-node cluster here (or, where it cannot run, three local replicas)
+	@hack/demo-cluster.sh
 
-test: deps lint control-plane-bin ## every check CI runs: formatting, clippy, manifests, unit, CLI and end-to-end tests
-	@echo "==> cargo test (unit, CLI, and end-to-end against the real kube-apiserver)"
+test: deps lint control-plane-bin images ## every check CI runs: formatting, clippy, manifests, unit, CLI, end-to-end and cluster tests
+	@echo "==> cargo test (unit, CLI, end-to-end against the real kube-apiserver, and the walkthrough on a real cluster)"
 	cargo test --locked --all-targets
 	@echo "==> make test: all checks passed"
 
 deps: ## install (as root, on Debian) or name the system packages the tests need
-	@echo "==> hack/install-deps.sh (go, python3, openssl, setpriv, libfaketime)"
+	@echo "==> hack/install-deps.sh (go, python3, openssl, setpriv, libfaketime; as root also containerd, runc, CNI plugins, nftables, iptables, buildah, mmdebstrap, gcc)"
 	@hack/install-deps.sh
 
 lint: fmt-check clippy manifests ## formatting, clippy, and the Dockerfile and manifests
@@ -42,14 +43,25 @@ manifests: ## hadolint on the Dockerfile, schema validation of rbac.yaml and dep
 	@echo "==> hack/lint.sh (Dockerfile, rbac.yaml, deployment.yaml)"
 	hack/lint.sh
 
-control-plane-bin: ## build (once per machine, cached) etcd, kube-apiserver and kubectl from Go modules
-	@echo "==> control plane binaries (the first build on a machine takes several minutes)"
+control-plane-bin: ## build (once per machine, cached) etcd, kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kube-proxy and kubelet from Go modules
+	@echo "==> Kubernetes binaries (the first build on a machine takes several minutes)"
 	@$(CONTROL_PLANE) build >/dev/null
 
 control-plane: ## run a local control plane in the foreground and print its kubeconfig; Ctrl-C stops it
 	@dir=$$(mktemp -d -t k8sensus-cp-XXXXXX) && rmdir "$$dir" && \
 	  echo "==> starting etcd and kube-apiserver in $$dir (Ctrl-C to stop)" && \
 	  $(CONTROL_PLANE) run --dir "$$dir"
+
+images: ## build (cached by their inputs) the pause image and the k8sensus image from the Dockerfile, with buildah, offline
+	@if reason=$$($(CLUSTER) check 2>&1); then \
+	  echo "==> images: pause, and k8sensus:0.1.0 from the Dockerfile (the first build takes about 15 minutes)"; \
+	  python3 hack/cluster/images.py build >/dev/null; \
+	else echo "==> images: skipped, the cluster cannot run here: $${reason#cluster: cannot run here: }"; fi
+
+cluster: ## run a one-node cluster (pods in containers) in the foreground and print its kubeconfig; Ctrl-C stops it
+	@dir=$$(mktemp -d -t k8sensus-cluster-XXXXXX) && rmdir "$$dir" && \
+	  echo "==> starting a one-node cluster in $$dir (Ctrl-C to stop)" && \
+	  $(CLUSTER) run --dir "$$dir"
 
 clean: ## remove build output (the control plane cache outside the repository is kept)
 	cargo clean
