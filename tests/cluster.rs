@@ -13,12 +13,16 @@ mod support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8sensus::telemetry::monotonic_ns;
 use serde_json::Value;
 use support::LogLine;
-use support::cluster::{Cluster, HostSnapshot, PodLogs, cannot_run_reason, wait_until};
+use support::cluster::{
+    Cluster, HostSnapshot, PodLogs, cannot_run_reason, wait_clean, wait_for_state, wait_until,
+};
 use support::overlap::{RUN, Term, find_overlaps, terms_in_logs};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -257,12 +261,74 @@ fn tempdir_for_nobody() -> std::path::PathBuf {
     dir
 }
 
+/// One cluster at a time in this test binary: starting one takes most of the machine.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The cluster cleans up after itself when whoever started it dies without a word (SIGKILL),
+/// and when the runner itself is killed with SIGKILL (its guard process does it then).
+#[test]
+fn cluster_cleans_up_when_its_parent_or_itself_is_killed() {
+    if let Some(reason) = cannot_run_reason() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let script = Path::new(REPO).join("hack/cluster/cluster.py");
+    let before = HostSnapshot::take();
+    let netns = |state: &Value| state["netns_inode"].as_u64().expect("netns_inode");
+
+    // The parent: a shell that started the runner and waits for it.
+    let dir = std::env::temp_dir().join(format!("k8sensus-cluster-parent-{}", std::process::id()));
+    let mut parent = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "python3 {} run --dir {} >/dev/null; exit 0",
+            script.display(),
+            dir.display()
+        ))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = wait_for_state(&dir, Duration::from_secs(600));
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    match wait_clean(&dir, netns(&state), &before, Duration::from_secs(120)) {
+        Ok(took) => eprintln!(
+            "[cluster test] parent killed: everything gone {:.1} s later",
+            took.as_secs_f64()
+        ),
+        Err(left) => panic!("after its parent was killed, left:\n{}", left.join("\n")),
+    }
+
+    // The runner itself, SIGKILLed: nothing of it runs any more; its guard cleans up.
+    let dir = std::env::temp_dir().join(format!("k8sensus-cluster-killed-{}", std::process::id()));
+    let mut runner = Command::new("python3")
+        .arg(&script)
+        .args(["run", "--dir"])
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = wait_for_state(&dir, Duration::from_secs(600));
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    match wait_clean(&dir, netns(&state), &before, Duration::from_secs(120)) {
+        Ok(took) => eprintln!(
+            "[cluster test] runner killed: its guard cleaned up {:.1} s later",
+            took.as_secs_f64()
+        ),
+        Err(left) => panic!("after the runner was killed, left:\n{}", left.join("\n")),
+    }
+}
+
 #[test]
 fn walkthrough_on_a_real_cluster() {
     if let Some(reason) = cannot_run_reason() {
         eprintln!("skipped: {reason}");
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = HostSnapshot::take();
     let t = Instant::now();
     let c = Cluster::start();

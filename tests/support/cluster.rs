@@ -302,9 +302,18 @@ impl Cluster {
 
     /// After stop(): what is still on the host that the cluster made (empty when clean).
     pub fn leftovers(&self, before: &HostSnapshot) -> Vec<String> {
+        leftovers(&self.dir, self.netns_inode, before)
+    }
+}
+
+/// What a stopped cluster left on the host: its state directory, a process in its network
+/// namespace, or any change to the host's routes, links, nftables, sysctls, mounts, cgroups
+/// and shadowed paths since `before` (empty when clean).
+pub fn leftovers(dir: &Path, netns_inode: u64, before: &HostSnapshot) -> Vec<String> {
+    {
         let mut found = Vec::new();
-        if self.dir.exists() {
-            found.push(format!("{} still exists", self.dir.display()));
+        if dir.exists() {
+            found.push(format!("{} still exists", dir.display()));
         }
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -322,7 +331,7 @@ impl Cluster {
                         .starts_with('Z')
                 })
                 .unwrap_or(true);
-            if inode == Some(self.netns_inode) && !zombie {
+            if inode == Some(netns_inode) && !zombie {
                 found.push(format!(
                     "process {pid} still in the cluster's network namespace"
                 ));
@@ -335,6 +344,36 @@ impl Cluster {
             ));
         }
         found
+    }
+}
+
+/// Polls until `dir/state.json` exists (the cluster is up) and returns it.
+pub fn wait_for_state(dir: &Path, limit: Duration) -> Value {
+    wait_until("the cluster's state.json", limit, || {
+        std::fs::read(dir.join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    })
+}
+
+/// Polls until nothing of the cluster is left on the host; returns how long it took, or the
+/// leftovers after `limit`.
+pub fn wait_clean(
+    dir: &Path,
+    netns_inode: u64,
+    before: &HostSnapshot,
+    limit: Duration,
+) -> Result<Duration, Vec<String>> {
+    let t = Instant::now();
+    loop {
+        let left = leftovers(dir, netns_inode, before);
+        if left.is_empty() {
+            return Ok(t.elapsed());
+        }
+        if t.elapsed() > limit {
+            return Err(left);
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
