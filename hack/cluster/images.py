@@ -146,10 +146,6 @@ def have_image(image: str) -> bool:
                           capture_output=True).returncode == 0
 
 
-def image_id(image: str) -> str:
-    return buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", image)
-
-
 def save(image: str, name: str, archive: Path) -> None:
     """docker-archive with an explicit name: containerd imports it under that name."""
     tmp = archive.with_suffix(".tmp")
