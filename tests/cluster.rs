@@ -551,6 +551,17 @@ fn walkthrough_on_a_real_cluster() {
         0,
         "packets tried to leave the cluster's namespace"
     );
+    // And the guard does count: one datagram to the default gateway (no host answers it;
+    // it is dropped on the node interface before it could go anywhere).
+    let holder_pid = c.holder_pid.to_string();
+    let _ = Command::new("nsenter")
+        .args(["-t", &holder_pid, "-n", "python3", "-c"])
+        .arg("import socket\ntry:\n socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('10.203.0.2', 9))\nexcept OSError:\n pass")
+        .status();
+    assert!(
+        c.egress_packets() >= 1,
+        "the egress guard did not count a packet sent out"
+    );
     drop(logs);
     let took = c.stop();
     eprintln!("[cluster test] teardown: {:.1} s", took.as_secs_f64());

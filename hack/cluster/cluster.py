@@ -273,8 +273,10 @@ class Inner(cp.ControlPlane):
             v6 = Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6")
             if v6.exists():
                 v6.write_text("1")
+        # The peer end has no address: everything but the node's own and the pods'
+        # addresses routes out of the node interface, into the guard below, including
+        # the default gateway PEER_IP (which the tests use to see that the guard counts).
         run("ip", "addr", "add", f"{NODE_IP}/24", "dev", NODE_IF)
-        run("ip", "addr", "add", f"{PEER_IP}/24", "dev", PEER_IF)
         run("ip", "link", "set", NODE_IF, "up")
         run("ip", "link", "set", PEER_IF, "up")
         run("ip", "route", "add", "default", "via", PEER_IP, "dev", NODE_IF)
