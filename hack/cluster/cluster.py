@@ -771,7 +771,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         t0 = time.monotonic()
         bin_dir = cp.ensure_built()
-        pause, app = images.build_all()
+        # images.py in a process of its own: it runs buildah in a private mount namespace.
+        built = subprocess.run([sys.executable, str(HERE / "images.py"), "build"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+                               preexec_fn=cp._set_pdeathsig)
+        if built.returncode != 0:
+            raise Fatal("building the images failed; see the messages above")
+        archives = dict(line.split(" ", 1) for line in built.stdout.splitlines() if " " in line)
+        pause, app = Path(archives["pause"]), Path(archives["k8sensus"])
         log(f"binaries and images ready ({time.monotonic() - t0:.1f}s)")
         t0 = time.monotonic()
         inner = subprocess.Popen(

@@ -33,6 +33,8 @@ reproducible from what is on this machine, and a missing crate is a clear cargo 
 Buildah keeps its own storage under ~/.cache/k8sensus/buildah (not /var/lib/containers), so
 its `--layers` cache survives between runs: an edit under src/ reuses the dependency layer.
 One lock serializes image builds. Progress goes to stderr with a heartbeat every 20 s.
+As root, the build runs in a private mount namespace of its own (`unshare --mount`), so an
+interrupted build leaves no buildah mount on the host.
 """
 
 from __future__ import annotations
@@ -395,6 +397,14 @@ def main(argv: list[str]) -> int:
     if argv[1:] != ["build"]:
         print(__doc__, file=sys.stderr)
         return 2
+    # Buildah mounts overlays (and its storage) while it works. Run in a private mount
+    # namespace of our own, so that a build interrupted at any point leaves no mount on
+    # the host: they all go when this process does.
+    if os.geteuid() == 0 and os.environ.get("K8SENSUS_IMAGES_MOUNT_NS") != "1" \
+            and shutil.which("unshare"):
+        os.environ["K8SENSUS_IMAGES_MOUNT_NS"] = "1"
+        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
+                              sys.executable, str(Path(__file__).resolve()), *argv[1:]])
     try:
         pause, app = build_all()
     except Fatal as e:
