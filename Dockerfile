@@ -4,9 +4,12 @@
 #   runtime  a distroless base with only the binary, glibc, libgcc and CA certificates:
 #            no shell, no package manager, nothing for an intruder to use
 #
-# For kind:
+# For kind (README.md explains the archive: `kind load docker-image` fails when Docker uses
+# its containerd image store):
 #   docker build -t k8sensus:0.1.0 .
-#   kind load docker-image k8sensus:0.1.0
+#   docker image save --platform "linux/$(docker version --format '{{.Server.Arch}}')" \
+#     -o k8sensus-0.1.0.tar k8sensus:0.1.0
+#   kind load image-archive k8sensus-0.1.0.tar --name k8sensus
 #
 # Both cargo build lines below must stay identical to CARGO_BUILD_RELEASE in the Makefile,
 # so the image and `make` build the same thing; hack/lint.sh checks it.

@@ -9,71 +9,85 @@ CARGO_BUILD_RELEASE := cargo build --release --locked --bin k8sensus
 CONTROL_PLANE := python3 hack/control-plane/controlplane.py
 CLUSTER := python3 hack/cluster/cluster.py
 
-.PHONY: help build demo test deps lint fmt-check clippy manifests unit e2e control-plane-bin control-plane images cluster clean
+.PHONY: help build demo test deps lint fmt-check clippy doc manifests control-plane-bin control-plane images cluster clean
 
-help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+# Every target has a `## [group] what it does` comment; `make help` lists them by group, the
+# groups in the order they first appear below (a target without a group is under "other").
+help: ## [start here] list the targets, grouped
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { \
+	    group = "other"; text = $$2; \
+	    if (match(text, /^\[[^]]+\] /)) { group = substr(text, 2, RLENGTH - 3); text = substr(text, RLENGTH + 1) } \
+	    if (!(group in seen)) { seen[group] = 1; order[++n] = group } \
+	    lines[group] = lines[group] sprintf("  make %-18s %s\n", $$1, text) \
+	  } END { for (i = 1; i <= n; i++) printf "%s%s:\n%s", (i > 1 ? "\n" : ""), order[i], lines[order[i]] }' $(MAKEFILE_LIST)
 
-build: ## build the release binary, target/release/k8sensus
+build: ## [build and run] build the release binary, target/release/k8sensus
 	$(CARGO_BUILD_RELEASE)
 
-demo: ## the kind walkthrough on a one-node cluster here (or, where it cannot run, three local replicas)
+demo: ## [start here] the kind walkthrough on a one-node cluster here (or, where it cannot run, three local replicas)
 	@hack/demo-cluster.sh
 
-test: deps lint control-plane-bin images ## every check CI runs: formatting, clippy, manifests, unit, CLI, end-to-end and cluster tests
-	@echo "==> cargo test (unit, CLI, end-to-end against the real kube-apiserver, and the walkthrough on a real cluster)"
+test: deps lint control-plane-bin images ## [start here] every check CI runs: formatting, clippy, docs, manifests, unit, CLI and end-to-end tests, examples, the walkthrough on a real cluster
+	@echo "==> cargo test (unit, CLI, examples, end-to-end against the real kube-apiserver, and the walkthrough on a real cluster)"
 	cargo test --locked --all-targets
+	@echo "==> cargo test --doc (the examples in the API docs compile)"
+	cargo test --locked --doc
 	@echo "==> make test: all checks passed"
 
-deps: ## install (as root, on Debian) or name the system packages the tests need
+deps: ## [checks] install (as root, on Debian) or name the system packages the tests need
 	@echo "==> hack/install-deps.sh (go, python3, openssl, setpriv, libfaketime; as root also containerd, runc, CNI plugins, nftables, iptables, buildah, mmdebstrap, gcc)"
 	@hack/install-deps.sh
 
-lint: fmt-check clippy manifests ## formatting, clippy, and the Dockerfile and manifests
+lint: fmt-check clippy doc manifests ## [checks] formatting, clippy, rustdoc, and the Dockerfile and manifests
 
-fmt-check:
+fmt-check: ## [checks] cargo fmt --check
 	@echo "==> cargo fmt --check"
 	cargo fmt --all -- --check
 
-clippy:
+clippy: ## [checks] cargo clippy on every target (library, binary, tests, examples), warnings as errors
 	@echo "==> cargo clippy -D warnings"
 	cargo clippy --locked --all-targets -- -D warnings
 
-manifests: ## hadolint on the Dockerfile, schema validation of rbac.yaml and deployment.yaml
-	@echo "==> hack/lint.sh (Dockerfile, rbac.yaml, deployment.yaml)"
+doc: ## [checks] the API docs (cargo doc), with rustdoc's warnings (broken links, ...) as errors
+	@echo "==> cargo doc -D warnings"
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
+
+manifests: ## [checks] hadolint on the Dockerfile; schema validation, kube-score and checkov on the manifests
+	@echo "==> hack/lint.sh (Dockerfile and manifests)"
 	hack/lint.sh
 
-control-plane-bin: ## build (once per machine, cached) etcd, kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kube-proxy and kubelet from Go modules
+control-plane-bin: ## [build and run] build (once per machine, cached) etcd, kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kube-proxy and kubelet from Go modules
 	@echo "==> Kubernetes binaries (the first build on a machine takes several minutes)"
 	@$(CONTROL_PLANE) build >/dev/null
 
-control-plane: ## run a local control plane in the foreground and print its kubeconfig; Ctrl-C stops it
+control-plane: ## [build and run] run a local control plane in the foreground and print its kubeconfig; Ctrl-C stops it
 	@dir=$$(mktemp -d -t k8sensus-cp-XXXXXX) && rmdir "$$dir" && \
 	  echo "==> starting etcd and kube-apiserver in $$dir (Ctrl-C to stop)" && \
+	  echo "==> in every other terminal: eval \"\$$(python3 hack/control-plane/controlplane.py env --dir $$dir)\"" && \
 	  $(CONTROL_PLANE) run --dir "$$dir"
 
-images: ## build (cached by their inputs) the pause image and the k8sensus image from the Dockerfile, with buildah, offline
+images: ## [build and run] build (cached by their inputs) the pause image and the k8sensus image from the Dockerfile, with buildah, offline
 	@if reason=$$($(CLUSTER) check 2>&1); then \
 	  echo "==> images: pause, and k8sensus:0.1.0 from the Dockerfile (the first build takes about 15 minutes)"; \
 	  python3 hack/cluster/images.py build >/dev/null; \
 	else echo "==> images: skipped, the cluster cannot run here: $${reason#cluster: cannot run here: }"; fi
 
-cluster: ## run a one-node cluster (pods in containers) in the foreground and print its kubeconfig; Ctrl-C stops it
+cluster: ## [build and run] run a one-node cluster (pods in containers) in the foreground and print its kubeconfig; Ctrl-C stops it
 	@dir=$$(mktemp -d -t k8sensus-cluster-XXXXXX) && rmdir "$$dir" && \
 	  echo "==> starting a one-node cluster in $$dir (Ctrl-C to stop)" && \
 	  $(CLUSTER) run --dir "$$dir"
 
-clean: ## remove build output (the control plane cache outside the repository is kept)
+clean: ## [build and run] remove build output (the control plane cache outside the repository is kept)
 	cargo clean
 
 # `bench` is also the name of a directory: without .PHONY, make would call it up to date.
 .PHONY: bench
-bench: ## failover time, API load, memory and size, k8sensus side by side with client-go (writes bench/results.json and BENCHMARKS.md)
+bench: ## [measure] failover time, API load, memory and size, k8sensus side by side with client-go (writes bench/results.json and BENCHMARKS.md)
 	python3 bench/run.py
 
 # `chaos` is also the name of a directory: without .PHONY, make would call it up to date.
 .PHONY: chaos
-chaos: control-plane-bin ## fault injection: 20 randomized trials of each fault, checked for overlapping leaders (writes chaos/results.json and CHAOS.md)
+chaos: control-plane-bin ## [measure] fault injection: 20 randomized trials of each fault, checked for overlapping leaders (writes chaos/results.json and CHAOS.md)
 	rm -f chaos/*.log
 	status=0; K8SENSUS_CHAOS_TRIALS=20 K8SENSUS_CHAOS_RESULTS=$(CURDIR)/chaos/results.json \
 	  cargo test --locked --test chaos -- --nocapture || status=$$?; \

@@ -515,8 +515,9 @@ class LoadSampler(threading.Thread):
 # ---------------------------------------------------------------------------
 
 def setup_namespaces(cp: ControlPlane, work: Path, namespaces: list[str]) -> dict:
-    """rbac.yaml in each namespace (textually re-namespaced), plus one ServiceAccount
-    per replica bound to the same Role; returns {(ns, slot): kubeconfig path}."""
+    """rbac.yaml in each namespace (written into each object's metadata: the file names
+    none), plus one ServiceAccount per replica bound to the same Role; returns
+    {(ns, slot): kubeconfig path}."""
     rbac = (REPO / "rbac.yaml").read_text()
     docs = []
     for ns in namespaces:
@@ -524,7 +525,7 @@ def setup_namespaces(cp: ControlPlane, work: Path, namespaces: list[str]) -> dic
     cp.kubectl_run(["apply", "-f", "-"], input="---\n".join(docs))
     docs = []
     for ns in namespaces:
-        docs.append(rbac.replace("namespace: default", f"namespace: {ns}"))
+        docs.append(rbac.replace("\nmetadata:\n", f"\nmetadata:\n  namespace: {ns}\n"))
         for i in range(REPLICAS):
             docs.append(f"---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n"
                         f"  name: replica-{i}\n  namespace: {ns}\n")

@@ -5,8 +5,8 @@
 #    cluster of hack/cluster (etcd, kube-apiserver, controller-manager, scheduler,
 #    containerd + runc, kube-proxy, kubelet, in namespaces of their own); the runner imports
 #    the image into containerd, in place of `kind load docker-image`;
-# 2. runs the README's commands: kubectl apply -f rbac.yaml -f deployment.yaml, rollout
-#    status, get pods -L k8sensus.io/role, get lease, k8sensus status;
+# 2. runs the README's commands: kubectl apply -k ., config set-context --namespace k8sensus,
+#    rollout status, get pods -L k8sensus.io/role, get lease, k8sensus status;
 # 3. deletes the leader pod and shows the takeover in the pods' interleaved logs and in
 #    `k8sensus status --watch`, then the ReplicaSet's new pod joining as a standby;
 # 4. tears everything down (also on Ctrl-C).
@@ -22,6 +22,7 @@ if ! reason=$(python3 hack/cluster/cluster.py check 2>&1); then
 fi
 
 LEASE=k8sensus-lease
+NS=k8sensus   # from kustomization.yaml
 if [ -t 1 ]; then bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'; else bold=; dim=; off=; fi
 say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
 note() { printf '%s    %s%s\n' "$dim" "$*" "$off"; }
@@ -62,9 +63,11 @@ kubectl_bin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["k
 export KUBECONFIG=$admin
 kubectl() { "$kubectl_bin" "$@"; }
 
-say "kubectl apply -f rbac.yaml -f deployment.yaml"
-show "kubectl apply -f rbac.yaml -f deployment.yaml"
-kubectl apply -f rbac.yaml -f deployment.yaml
+say "kubectl apply -k . (the namespace k8sensus, enforcing Pod Security restricted, with rbac.yaml and deployment.yaml)"
+show "kubectl apply -k ."
+kubectl apply -k .
+show "kubectl config set-context --current --namespace $NS"
+kubectl config set-context --current --namespace "$NS"
 show "kubectl rollout status deployment/k8sensus"
 kubectl rollout status deployment/k8sensus --timeout=180s
 
@@ -84,7 +87,7 @@ kubectl rollout status deployment/k8sensus --timeout=180s
   done
 ) &
 watcher_pid=$!
-"$bin" status --watch --lease-name "$LEASE" 2>/dev/null \
+"$bin" status --watch --lease-name "$LEASE" --lease-namespace "$NS" 2>/dev/null \
   > >(grep --line-buffered -v ' renewed (' | sed -u "s/^/${bold}[status]${off} /") &
 status_pid=$!
 
@@ -111,8 +114,8 @@ show_state() {
   kubectl get pods -L k8sensus.io/role
   show "kubectl get lease $LEASE"
   kubectl get lease "$LEASE"
-  show "k8sensus status --lease-name $LEASE"
-  "$bin" status --lease-name "$LEASE"
+  show "k8sensus status --lease-name $LEASE --lease-namespace $NS"
+  "$bin" status --lease-name "$LEASE" --lease-namespace "$NS"
 }
 
 leader=$(wait_for_holder_other_than "") || { echo "no leader within 90 s" >&2; exit 1; }

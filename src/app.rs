@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -39,13 +40,25 @@ pub enum AppError {
     Unauthorized(ElectionError),
     #[error(transparent)]
     Election(ElectionError),
+    #[error(
+        "the client certificate from the kubeconfig's exec plugin expires at {0}: k8sensus stopped its work and released the lease before then, and exits so that it is started again with a fresh certificate (a pod restarts on its own)"
+    )]
+    CertificateExpired(Timestamp),
 }
 
 impl From<ElectionError> for AppError {
     fn from(e: ElectionError) -> Self {
         match &e {
-            ElectionError::Api(ApiError::Forbidden { .. }) => AppError::Forbidden(e),
-            ElectionError::Api(ApiError::Unauthorized { .. }) => AppError::Unauthorized(e),
+            ElectionError::Api(ApiError::Forbidden { .. })
+            | ElectionError::StillRefused {
+                error: ApiError::Forbidden { .. },
+                ..
+            } => AppError::Forbidden(e),
+            ElectionError::Api(ApiError::Unauthorized { .. })
+            | ElectionError::StillRefused {
+                error: ApiError::Unauthorized { .. },
+                ..
+            } => AppError::Unauthorized(e),
             _ => AppError::Election(e),
         }
     }
@@ -86,7 +99,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             addr: config.probe_addr,
             source,
         })?;
-    let client = client::connect(election.request_timeout).await?;
+    let api_server = client::connect(election.request_timeout).await?;
+    let client = api_server.client;
     let metrics = Arc::new(Metrics::new(&election.lease_name));
     let elector = LeaderElector::with_observer(client.clone(), election.clone(), metrics.clone())
         .map_err(ElectionError::from)?;
@@ -139,9 +153,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         leader_work(leadership, context.clone())
     });
     tokio::pin!(campaign);
+    let expiry = certificate_expiry(api_server.cert_expires, election.renew_deadline);
+    let mut expired = None;
     let result = tokio::select! {
         result = &mut campaign => result,
         _ = shutdown => {
+            probe_state.set_shutting_down();
+            stop.cancel();
+            campaign.await
+        }
+        at = expiry => {
+            warn!(expires = %at, "the client certificate from the exec plugin is about to expire: shutting down");
+            expired = Some(at);
             probe_state.set_shutting_down();
             stop.cancel();
             campaign.await
@@ -152,8 +175,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     announcer.abort();
     let _ = server.await;
     result?;
+    if let Some(at) = expired {
+        return Err(AppError::CertificateExpired(at));
+    }
     info!("k8sensus stopped");
     Ok(())
+}
+
+/// Resolves a renew deadline before `expires` (time enough to stop the work and release the
+/// Lease while the certificate is still good), or never if there is no expiry. A client
+/// certificate cannot be renewed inside the client's TLS settings, so the way to a fresh one
+/// is a fresh start.
+async fn certificate_expiry(expires: Option<Timestamp>, lead_time: Duration) -> Timestamp {
+    let Some(at) = expires else {
+        return std::future::pending().await;
+    };
+    let left = Timestamp::now().duration_until(at);
+    let wait = Duration::try_from(left)
+        .unwrap_or(Duration::ZERO)
+        .saturating_sub(lead_time);
+    info!(expires = %at, "the exec plugin's client certificate expires at {at}; k8sensus will shut down gracefully before then");
+    tokio::time::sleep(wait).await;
+    at
 }
 
 /// The leader's work for one term: the sample task, with the Events and the pod label around

@@ -96,8 +96,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub exit_on_lost: bool,
 
-    /// Address for /healthz, /readyz and /metrics. ":8080" means every interface; use
-    /// 127.0.0.1:0 for any free local port (the chosen port is logged).
+    /// Address for /healthz, /readyz and /metrics. ":8080" means every interface, IPv6 and
+    /// IPv4 (IPv4 only on a host without IPv6); use 127.0.0.1:0 for any free local port (the
+    /// chosen port is logged).
     #[arg(long, value_name = "ADDR", default_value = ":8080", value_parser = parse_addr)]
     pub probe_addr: SocketAddr,
 
@@ -120,10 +121,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Parses "127.0.0.1:8080", "[::1]:8080", or ":8080" (every IPv4 interface, as in Go).
+/// Parses "127.0.0.1:8080", "[::1]:8080", or ":8080": every interface, as in Go, which is
+/// `[::]` bound dual-stack (see `probes::bind`).
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     let full = if text.starts_with(':') {
-        format!("0.0.0.0{text}")
+        format!("[::]{text}")
     } else {
         text.to_string()
     };
@@ -133,7 +135,13 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 
 /// Parses "15s", "1500ms", "2m". A bare number is refused: is "2" seconds or milliseconds?
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| e.to_string())
+    humantime::parse_duration(text).map_err(|e| match e {
+        // humantime's own hint suggests "5sec"; the spelling used everywhere else is "5s".
+        humantime::DurationError::UnknownUnit { unit, value, .. } if unit.is_empty() => {
+            format!("time unit needed, for example {value}s or {value}ms")
+        }
+        other => other.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -147,10 +155,10 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    /// ":8080" is every interface, as in Go; a missing port is an error.
+    /// ":8080" is every interface, IPv6 and IPv4, as in Go; a missing port is an error.
     #[test]
     fn probe_addresses() {
-        assert_eq!(parse_addr(":8080").unwrap().to_string(), "0.0.0.0:8080");
+        assert_eq!(parse_addr(":8080").unwrap().to_string(), "[::]:8080");
         assert_eq!(
             parse_addr("127.0.0.1:0").unwrap().to_string(),
             "127.0.0.1:0"
@@ -163,7 +171,9 @@ mod tests {
     fn durations_need_a_unit() {
         assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
-        assert!(parse_duration("15").is_err());
+        let hint = parse_duration("5").unwrap_err();
+        assert!(hint.contains("for example 5s or 5ms"), "{hint}");
+        assert!(!hint.contains("sec"), "{hint}");
         assert!(parse_duration("-1s").is_err());
     }
 }

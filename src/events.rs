@@ -1,5 +1,5 @@
 //! Kubernetes Events on the Lease, like client-go's event recorder: reason `LeaderElection`,
-//! "<identity> became leader" and "<identity> stopped leading". They show in
+//! `"<identity> became leader"` and `"<identity> stopped leading"`. They show in
 //! `kubectl describe lease` and `kubectl get events`.
 
 use std::time::Duration;
@@ -38,7 +38,7 @@ impl EventRecorder {
         }
     }
 
-    /// Records "<identity> <what>" on the Lease (`lease_uid` lets `kubectl describe lease`
+    /// Records `"<identity> <what>"` on the Lease (`lease_uid` lets `kubectl describe lease`
     /// find it). Failures are logged, never fatal: an Event is for people, not for the election.
     pub async fn record(&self, what: &str, lease_uid: Option<String>) {
         let now = Time(Timestamp::now());

@@ -1,5 +1,8 @@
 //! The `k8sensus` binary. Exit status: 0 after a clean shutdown, 2 for bad usage, 1 otherwise.
+//!
+//! A closed stdout or stderr never panics: see [`telemetry::output_closed`] for what happens.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -26,7 +29,7 @@ fn main() -> ExitCode {
                 })
             });
         if let Err(e) = names {
-            eprintln!("error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             return ExitCode::from(2);
         }
         return finish(block_on(async {
@@ -40,13 +43,20 @@ fn main() -> ExitCode {
     let config = match Config::from_cli(cli.run, || gethostname::gethostname().into_string().ok()) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             return ExitCode::from(2);
         }
     };
     finish(block_on(async {
         let stop =
             shutdown::on_signals().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        // Nobody reads our logs any more: shut down as on SIGTERM.
+        let closed = telemetry::output_closed();
+        let on_close = stop.clone();
+        tokio::spawn(async move {
+            closed.cancelled().await;
+            on_close.cancel();
+        });
         app::run(config, stop.cancelled_owned())
             .await
             .map_err(|e| e.to_string())

@@ -2,7 +2,7 @@
 //! `/metrics` (Prometheus).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,9 +12,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -113,18 +113,64 @@ pub fn health(
     Ok(())
 }
 
+/// How long a client may take to send a request's headers, on a new connection or between
+/// requests on a kept-alive one. A connection that sends nothing is closed after this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// At most this many connections are served at once; further ones wait in the listen
+/// backlog. The kubelet needs one or two; this keeps idle or slow clients from piling up in a
+/// pod with a small memory limit.
+pub const MAX_CONNECTIONS: usize = 16;
+
 /// Binds the probe address. Done before anything else, so that a taken port is reported at
 /// once.
+///
+/// The unspecified IPv6 address (`[::]`, which `--probe-addr :PORT` means) is bound
+/// dual-stack, so the kubelet reaches the probes over IPv4 and IPv6 alike; on a host without
+/// IPv6 it falls back to `0.0.0.0`.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
+        match bind_dual_stack(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) if ipv6_is_absent(&e) => {
+                info!(error = %e, "no IPv6 on this host: serving the probes on IPv4 only");
+                let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
+                return TcpListener::bind(v4).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     TcpListener::bind(addr).await
 }
 
-/// Serves the probes until `stop` is cancelled.
+fn bind_dual_stack(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    TcpListener::from_std(socket.into())
+}
+
+fn ipv6_is_absent(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::AddrNotAvailable
+        || e.raw_os_error() == Some(rustix::io::Errno::AFNOSUPPORT.raw_os_error())
+}
+
+/// Serves the probes until `stop` is cancelled. Each connection must send its request
+/// headers within [`HEADER_READ_TIMEOUT`], and at most [`MAX_CONNECTIONS`] are open at once.
 pub async fn serve(listener: TcpListener, state: Arc<ProbeState>, stop: CancellationToken) {
     if let Ok(addr) = listener.local_addr() {
         info!(probe_addr = %addr, "serving /healthz, /readyz and /metrics on http://{addr}");
     }
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            _ = stop.cancelled() => return,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
         let (stream, _) = tokio::select! {
             _ = stop.cancelled() => return,
             accepted = listener.accept() => match accepted {
@@ -137,11 +183,14 @@ pub async fn serve(listener: TcpListener, state: Arc<ProbeState>, stop: Cancella
         };
         let state = state.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = service_fn(move |request| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(respond(&state, &request)) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
@@ -213,5 +262,46 @@ mod tests {
         assert!(stale.unwrap_err().contains("without a successful renewal"));
         // A standby is never stale: it has no renewals to make.
         assert!(health(true, &standby, t0 + Duration::from_secs(3600), LD).is_ok());
+    }
+
+    /// Idle connections are closed after the header timeout, and no more than
+    /// MAX_CONNECTIONS are served at once: a request behind that many idle connections waits
+    /// until the timeout frees a slot, then is answered.
+    #[tokio::test]
+    async fn idle_connections_are_bounded_in_number_and_time() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_tx, status) = watch::channel(ElectionStatus::default());
+        let state = Arc::new(ProbeState::new(status, Arc::new(Metrics::new("l")), LD));
+        state.set_elector_running(true);
+        let stop = CancellationToken::new();
+        tokio::spawn(serve(listener, state, stop.clone()));
+
+        let opened = Instant::now();
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        let mut late = tokio::net::TcpStream::connect(addr).await.unwrap();
+        late.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        late.read_to_string(&mut answer).await.unwrap();
+        let waited = opened.elapsed();
+        assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+        assert!(
+            waited >= HEADER_READ_TIMEOUT - Duration::from_millis(500),
+            "answered after {waited:?}: the connection bound did not hold"
+        );
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            idle[0].read(&mut buf).await.unwrap(),
+            0,
+            "idle connection closed"
+        );
+        assert!(opened.elapsed() < HEADER_READ_TIMEOUT + Duration::from_secs(2));
+        stop.cancel();
     }
 }

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, WatchEvent, WatchParams};
+use tokio::time::{Instant, sleep_until};
 
 use crate::elector::record::LeaseRecord;
 
@@ -18,116 +19,238 @@ use crate::elector::record::LeaseRecord;
 pub enum StatusError {
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
-    #[error("cannot read lease {lease}: {source}")]
-    Read {
-        lease: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("timed out reading lease {lease}")]
-    Timeout { lease: String },
+    /// The API server could not be asked, or refused; the text says what to do.
+    #[error("{0}")]
+    Api(String),
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long `--watch` lets its stream stay silent before it reads the Lease again and opens a
+/// new one. A holder renews well within its lease duration, so a held Lease that shows no
+/// change for that long means a dead connection (or a dead holder, which a fresh read
+/// shows as well); with no holder, the API server's bookmarks (about one a minute) are the
+/// only traffic.
+fn silence_bound(last: Option<&LeaseRecord>) -> Duration {
+    match last {
+        Some(r) if r.holder().is_some() => {
+            Duration::from_secs(r.lease_duration_seconds.unwrap_or(15).clamp(1, 60) as u64)
+                + Duration::from_secs(1)
+        }
+        _ => Duration::from_secs(75),
+    }
+}
+
+/// Where to say the API server is, and how to describe a failed call.
+struct Target {
+    server: String,
+    lease_ref: String,
+    namespace: String,
+}
+
+impl Target {
+    /// A failed call, in words, with what to do about it.
+    fn explain(&self, verb: &str, error: &kube::Error) -> String {
+        let (server, ns) = (&self.server, &self.namespace);
+        match error {
+            kube::Error::Api(status) if status.code == 403 => format!(
+                "forbidden: the API server at {server} does not allow this identity to {verb} leases in namespace {ns}: {}. Use a kubeconfig whose user may, or grant it as rbac.yaml does for the k8sensus ServiceAccount (kubectl apply -f rbac.yaml)",
+                status.message
+            ),
+            kube::Error::Api(status) if status.code == 401 => format!(
+                "unauthorized: the API server at {server} rejected the kubeconfig's credentials ({}); check the user in KUBECONFIG, or log in again",
+                status.message
+            ),
+            kube::Error::Api(status) => format!(
+                "the API server at {server} refused to {verb} lease {} ({} {}): {}",
+                self.lease_ref, status.code, status.reason, status.message
+            ),
+            other => format!(
+                "cannot reach the API server at {server}: {}. Is it running (for the local control plane, `make control-plane`), and does KUBECONFIG point at its kubeconfig?",
+                causes(other)
+            ),
+        }
+    }
+
+    fn timed_out(&self, verb: &str) -> String {
+        format!(
+            "no answer from the API server at {} within {}s to {verb} lease {}. Is it running (for the local control plane, `make control-plane`), and does KUBECONFIG point at its kubeconfig?",
+            self.server,
+            REQUEST_TIMEOUT.as_secs(),
+            self.lease_ref
+        )
+    }
+}
+
+/// An error and its causes, innermost last: "client error (Connect): tcp connect error:
+/// Connection refused (os error 111)", where kube alone says "ServiceError: client error
+/// (Connect)".
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Prints the Lease once, or (`watch`) a line for every change, with the leaderless gap at
-/// each handover, until interrupted.
+/// each handover, until interrupted or until nobody reads the output any more.
 pub async fn run(namespace: &str, name: &str, watch: bool) -> Result<(), StatusError> {
-    let client = crate::client::connect(REQUEST_TIMEOUT).await?;
-    let api: Api<Lease> = Api::namespaced(client, namespace);
-    let lease_ref = format!("{namespace}/{name}");
+    let connected = crate::client::connect(REQUEST_TIMEOUT).await?;
+    let api: Api<Lease> = Api::namespaced(connected.client, namespace);
+    let target = Target {
+        server: connected.server,
+        lease_ref: format!("{namespace}/{name}"),
+        namespace: namespace.to_string(),
+    };
+    let lease_ref = target.lease_ref.clone();
     let read = || async {
         match tokio::time::timeout(REQUEST_TIMEOUT, api.get_opt(name)).await {
             Ok(Ok(lease)) => Ok(lease),
-            Ok(Err(source)) => Err(StatusError::Read {
-                lease: lease_ref.clone(),
-                source,
-            }),
-            Err(_) => Err(StatusError::Timeout {
-                lease: lease_ref.clone(),
-            }),
+            Ok(Err(e)) => Err(target.explain("get", &e)),
+            Err(_) => Err(target.timed_out("get")),
         }
     };
-    let current = read().await?;
+    let current = read().await.map_err(StatusError::Api)?;
     if !watch {
-        match &current {
-            Some(lease) => print!("{}", snapshot(&lease_ref, lease, Timestamp::now())),
-            None => println!("lease {lease_ref} does not exist yet: no replica has campaigned"),
-        }
+        let text = match &current {
+            Some(lease) => snapshot(&lease_ref, lease, Timestamp::now()),
+            None => format!("{}\n", does_not_exist(&lease_ref)),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
         return Ok(());
     }
 
     let mut printer = Printer::new(lease_ref.clone());
-    printer.change(current.as_ref());
-    let mut version = current
-        .as_ref()
-        .and_then(|l| l.metadata.resource_version.clone())
-        .unwrap_or_else(|| "0".into());
+    let closed = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Ok(())
+        } else {
+            Err(StatusError::Api(format!("cannot write to stdout: {e}")))
+        }
+    };
+    if let Err(e) = printer.change(current.as_ref()) {
+        return closed(e);
+    }
+    let mut version = version_of(current.as_ref());
     let params = WatchParams::default()
         .fields(&format!("metadata.name={name}"))
         .timeout(240);
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    let mut resync = false;
     loop {
-        let stream = match tokio::time::timeout(REQUEST_TIMEOUT, api.watch(&params, &version)).await
-        {
-            Ok(Ok(stream)) => stream,
-            _ => {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        tokio::pin!(stream);
-        loop {
-            let event = tokio::select! {
-                _ = ticker.tick() => { printer.tick(); continue; }
-                event = stream.next() => event,
-            };
-            match event {
-                Some(Ok(WatchEvent::Added(lease) | WatchEvent::Modified(lease))) => {
-                    version = lease.metadata.resource_version.clone().unwrap_or(version);
-                    printer.change(Some(&lease));
-                }
-                Some(Ok(WatchEvent::Deleted(_))) => printer.change(None),
-                Some(Ok(WatchEvent::Bookmark(b))) => version = b.metadata.resource_version,
-                Some(Ok(WatchEvent::Error(_))) | Some(Err(_)) => {
-                    // Start over from a fresh read (410 Gone, or a broken connection).
-                    if let Ok(lease) = read().await {
-                        version = lease
-                            .as_ref()
-                            .and_then(|l| l.metadata.resource_version.clone())
-                            .unwrap_or_else(|| "0".into());
-                        printer.change(lease.as_ref());
+        let step: std::io::Result<()> = async {
+            if resync {
+                // Start over from a fresh read (410 Gone, a broken or silent connection).
+                match read().await {
+                    Ok(lease) => {
+                        version = version_of(lease.as_ref());
+                        printer.change(lease.as_ref())?;
                     }
-                    break;
+                    Err(problem) => {
+                        printer.problem(problem)?;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        return Ok(());
+                    }
                 }
-                None => break,
             }
+            resync = true;
+            let stream =
+                match tokio::time::timeout(REQUEST_TIMEOUT, api.watch(&params, &version)).await {
+                    Ok(Ok(stream)) => stream,
+                    failed => {
+                        printer.problem(match failed {
+                            Ok(Err(e)) => target.explain("watch", &e),
+                            _ => target.timed_out("watch"),
+                        })?;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        return Ok(());
+                    }
+                };
+            printer.reachable()?;
+            tokio::pin!(stream);
+            let mut quiet_until = Instant::now() + silence_bound(printer.last.as_ref());
+            loop {
+                let event = tokio::select! {
+                    _ = ticker.tick() => { printer.tick()?; continue; }
+                    _ = sleep_until(quiet_until) => return Ok(()),
+                    event = stream.next() => event,
+                };
+                match event {
+                    Some(Ok(WatchEvent::Added(lease) | WatchEvent::Modified(lease))) => {
+                        version = lease.metadata.resource_version.clone().unwrap_or_default();
+                        printer.change(Some(&lease))?;
+                    }
+                    Some(Ok(WatchEvent::Deleted(_))) => printer.change(None)?,
+                    Some(Ok(WatchEvent::Bookmark(b))) => version = b.metadata.resource_version,
+                    Some(Ok(WatchEvent::Error(e))) if e.code == 410 => return Ok(()),
+                    Some(Ok(WatchEvent::Error(e))) => {
+                        return printer.problem(target.explain("watch", &kube::Error::Api(e)));
+                    }
+                    Some(Err(e)) => return printer.problem(target.explain("watch", &e)),
+                    None => return Ok(()),
+                }
+                quiet_until = Instant::now() + silence_bound(printer.last.as_ref());
+            }
+        }
+        .await;
+        if let Err(e) = step {
+            return closed(e);
         }
     }
 }
 
+fn version_of(lease: Option<&Lease>) -> String {
+    lease
+        .and_then(|l| l.metadata.resource_version.clone())
+        .unwrap_or_else(|| "0".into())
+}
+
+fn does_not_exist(lease_ref: &str) -> String {
+    format!("lease {lease_ref} does not exist yet: no replica has campaigned")
+}
+
 /// The one-shot view.
+///
+/// A released Lease (no holder) shows when it was released instead of "renewed" and
+/// "acquired": the release write sets `renewTime` and `acquireTime` both to the release
+/// instant (as client-go does), so on a free Lease neither field means what its name says.
 pub fn snapshot(lease_ref: &str, lease: &Lease, now: Timestamp) -> String {
     let r = LeaseRecord::from_lease(lease);
     let mut out = format!("lease        {lease_ref}\n");
-    out += &format!(
-        "holder       {}\n",
-        r.holder().unwrap_or("(none: released, or never taken)")
-    );
+    let Some(holder) = r.holder() else {
+        match r.renew_time.or(r.acquire_time) {
+            Some(released) => {
+                out += "holder       (none: released; the next replica to campaign takes it at once)\n";
+                out += &format!(
+                    "released     {released} ({} ago)\n",
+                    secs(now.duration_since(released))
+                );
+            }
+            None => out += "holder       (none: never taken)\n",
+        }
+        out += &format!("transitions  {}\n", r.transitions);
+        return out;
+    };
+    out += &format!("holder       {holder}\n");
     if let Some(renewed) = r.renew_time {
         out += &format!("renewed      {} ago\n", secs(now.duration_since(renewed)));
-        if r.holder().is_some() {
-            let duration = r.lease_duration_seconds.unwrap_or(0).max(0) as f64;
-            let left = duration - now.duration_since(renewed).as_secs_f64();
-            out += &if left > 0.0 {
-                format!("expires in   {left:.1}s unless renewed (lease duration {duration:.0}s)\n")
-            } else {
-                format!(
-                    "expired      {:.1}s ago: standbys may take it over\n",
-                    -left
-                )
-            };
-        }
+        let duration = r.lease_duration_seconds.unwrap_or(0).max(0) as f64;
+        let left = duration - now.duration_since(renewed).as_secs_f64();
+        out += &if left > 0.0 {
+            format!("expires in   {left:.1}s unless renewed (lease duration {duration:.0}s)\n")
+        } else {
+            format!(
+                "expired      {:.1}s ago: standbys may take it over\n",
+                -left
+            )
+        };
     }
     out += &format!("transitions  {}\n", r.transitions);
     if let Some(acquired) = r.acquire_time {
@@ -143,52 +266,93 @@ fn secs(span: k8s_openapi::jiff::SignedDuration) -> String {
     format!("{:.1}s", span.as_secs_f64())
 }
 
-/// Prints one line per change, and on a terminal a live countdown line under them.
+/// Prints one line per change, and on a terminal a live countdown line under them. Problems
+/// reaching the API server are printed once each, and while they last the countdown says that
+/// what it shows is stale.
 struct Printer {
     lease_ref: String,
+    /// Whether a first state has been printed.
+    started: bool,
     last: Option<LeaseRecord>,
     live: bool,
+    /// While calls fail: the problems printed so far, and since when the view is stale.
+    problem: Option<(Vec<String>, Timestamp)>,
+    /// When the API server last told us how the Lease is.
+    fresh_at: Timestamp,
 }
 
 impl Printer {
     fn new(lease_ref: String) -> Self {
         Self {
             lease_ref,
+            started: false,
             last: None,
             live: std::io::stdout().is_terminal(),
+            problem: None,
+            fresh_at: Timestamp::now(),
         }
     }
 
-    fn change(&mut self, lease: Option<&Lease>) {
+    fn change(&mut self, lease: Option<&Lease>) -> std::io::Result<()> {
+        let first = !std::mem::replace(&mut self.started, true);
+        self.fresh_at = Timestamp::now();
         let Some(lease) = lease else {
-            self.line(format!("the lease {} was deleted", self.lease_ref));
-            self.last = None;
-            return;
+            if first {
+                self.line(does_not_exist(&self.lease_ref))?;
+            } else if self.last.take().is_some() {
+                self.line(format!("the lease {} was deleted", self.lease_ref))?;
+            }
+            return Ok(());
         };
         let now = LeaseRecord::from_lease(lease);
         if self.last.as_ref() == Some(&now) {
-            return;
+            return Ok(());
         }
         let text = describe_change(self.last.as_ref(), &now);
-        self.line(text);
+        self.line(text)?;
         self.last = Some(now);
+        Ok(())
     }
 
-    fn line(&self, text: String) {
+    /// A call failed: say so once per distinct problem until calls succeed again, and that
+    /// the view is now stale.
+    fn problem(&mut self, text: String) -> std::io::Result<()> {
+        let (seen, since) = self
+            .problem
+            .get_or_insert_with(|| (Vec::new(), self.fresh_at));
+        if seen.contains(&text) {
+            return Ok(());
+        }
+        seen.push(text.clone());
+        let stamp = since.strftime("%H:%M:%S");
+        self.line(format!(
+            "lost the API server: {text}\n              what is shown above is stale: last news of the lease at {stamp}; retrying every second"
+        ))
+    }
+
+    /// A call succeeded: if there was a problem, say it is over.
+    fn reachable(&mut self) -> std::io::Result<()> {
+        if self.problem.take().is_some() {
+            self.line("reached the API server again; the lines below are current".into())?;
+        }
+        Ok(())
+    }
+
+    fn line(&self, text: String) -> std::io::Result<()> {
         let stamp = Timestamp::now().strftime("%H:%M:%S%.3f");
         let mut out = std::io::stdout().lock();
         if self.live {
-            let _ = write!(out, "\r\x1b[K");
+            write!(out, "\r\x1b[K")?;
         }
-        let _ = writeln!(out, "{stamp}  {text}");
-        let _ = out.flush();
+        writeln!(out, "{stamp}  {text}")?;
+        out.flush()
     }
 
-    fn tick(&self) {
+    fn tick(&self) -> std::io::Result<()> {
         if !self.live {
-            return;
+            return Ok(());
         }
-        let Some(r) = &self.last else { return };
+        let Some(r) = &self.last else { return Ok(()) };
         let now = Timestamp::now();
         let mut text = match r.holder() {
             Some(holder) => format!("holder {holder}"),
@@ -202,8 +366,12 @@ impl Printer {
                 text += &format!(" · expires in {:.1}s", left.max(0.0));
             }
         }
-        let _ = write!(std::io::stdout().lock(), "\r\x1b[K{text}");
-        let _ = std::io::stdout().flush();
+        if let Some((_, since)) = &self.problem {
+            text += &format!(" · STALE since {}", since.strftime("%H:%M:%S"));
+        }
+        let mut out = std::io::stdout().lock();
+        write!(out, "\r\x1b[K{text}")?;
+        out.flush()
     }
 }
 
@@ -310,5 +478,23 @@ mod tests {
         assert!(text.contains("transitions  3"), "{text}");
         let late = snapshot("ns/l", &lease, at(40, 0));
         assert!(late.contains("expired      15.0s ago"), "{late}");
+    }
+
+    /// A released Lease shows when it was released, not "renewed" or "acquired": the release
+    /// write sets both timestamps to the release instant.
+    #[test]
+    fn a_released_lease_shows_its_release() {
+        let mut lease = Lease::default();
+        crate::elector::rules::release(&rec("pod-a", 0, 10, 3), at(11, 0)).write_to(&mut lease);
+        let text = snapshot("ns/l", &lease, at(14, 200));
+        assert_eq!(
+            text,
+            "lease        ns/l\n\
+             holder       (none: released; the next replica to campaign takes it at once)\n\
+             released     2023-11-14T22:13:31Z (3.2s ago)\n\
+             transitions  3\n"
+        );
+        let never = snapshot("ns/l", &Lease::default(), at(0, 0));
+        assert!(never.contains("(none: never taken)"), "{never}");
     }
 }

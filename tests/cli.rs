@@ -265,7 +265,9 @@ fn valid_input_does_reach_the_api_server() {
     );
 }
 
-/// With neither in-cluster config nor a kubeconfig, one error names both and says what to do.
+/// With neither in-cluster config nor a kubeconfig, one error names both and says what to do:
+/// the unquoted path, KUBERNETES_SERVICE_HOST for the in-cluster attempt, and both the path
+/// `make control-plane` prints and kind.
 #[test]
 fn no_cluster_config_is_one_clear_error() {
     let mut cmd = Command::new(BIN);
@@ -279,17 +281,28 @@ fn no_cluster_config_is_one_clear_error() {
     assert!(stderr.contains("in-cluster"), "{stderr}");
     assert!(stderr.contains("kubeconfig"), "{stderr}");
     assert!(stderr.contains("KUBECONFIG"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read /nonexistent/kubeconfig:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\"/nonexistent"), "{stderr}");
+    assert!(!stderr.contains("'\"/nonexistent"), "{stderr}");
+    assert!(stderr.contains("KUBERNETES_SERVICE_HOST"), "{stderr}");
+    assert!(stderr.contains("make control-plane"), "{stderr}");
+    assert!(stderr.contains("admin.kubeconfig"), "{stderr}");
+    assert!(stderr.contains("kind create cluster"), "{stderr}");
 }
 
-/// A kubeconfig that asks for a proxy is refused with a message that says what to change,
-/// before any connection (k8sensus has no proxy support; see src/client.rs).
+/// A kubeconfig that asks for a proxy k8sensus cannot use (it speaks HTTP CONNECT to http://
+/// proxies only; see src/client.rs) is refused with a message that names where the proxy came
+/// from and what to change, before any connection. So is such a proxy from HTTPS_PROXY.
 #[test]
-fn proxy_url_in_the_kubeconfig_is_a_clear_error() {
+fn an_unsupported_proxy_is_a_clear_error() {
     let wire = Tripwire::new("proxy");
     let text = std::fs::read_to_string(&wire.kubeconfig).unwrap();
     let text = text.replace(
         "    insecure-skip-tls-verify: true\n",
-        "    insecure-skip-tls-verify: true\n    proxy-url: http://127.0.0.1:9\n",
+        "    insecure-skip-tls-verify: true\n    proxy-url: socks5://127.0.0.1:9\n",
     );
     assert!(
         text.contains("proxy-url"),
@@ -304,6 +317,20 @@ fn proxy_url_in_the_kubeconfig_is_a_clear_error() {
     assert!(
         !wire.was_touched(),
         "k8sensus connected despite the proxy-url"
+    );
+
+    let wire = Tripwire::new("env-proxy");
+    let out = wire.run(&VALID_ARGS, &[("HTTPS_PROXY", "socks5://127.0.0.1:9")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("HTTPS_PROXY in the environment"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("NO_PROXY"), "{stderr}");
+    assert!(
+        !wire.was_touched(),
+        "k8sensus connected despite HTTPS_PROXY"
     );
 }
 

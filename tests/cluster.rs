@@ -26,7 +26,7 @@ use support::cluster::{
 use support::overlap::{RUN, Term, find_overlaps, terms_in_logs};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
-const NS: &str = "default";
+const NS: &str = "k8sensus";
 const LEASE: &str = "k8sensus-lease";
 /// The manifests' timings: lease duration 15 s, renew deadline 10 s, retry period 2 s.
 const LD: Duration = Duration::from_secs(15);
@@ -336,30 +336,20 @@ fn walkthrough_on_a_real_cluster() {
     step("cluster start (binaries and images cached or built)", t);
     let logs = PodLogs::collect(&c);
 
-    // 1. Deploy into a namespace that enforces Pod Security `restricted`. The manifests name
-    //    `default`, so that is the namespace, in this throwaway cluster.
+    // 1. Deploy as the README does: `kubectl apply -k .` creates the namespace `k8sensus`,
+    //    labelled to enforce Pod Security `restricted`, and puts the manifests in it.
     let t = Instant::now();
-    c.kubectl_ok(&[
-        "label",
-        "namespace",
-        NS,
-        "pod-security.kubernetes.io/enforce=restricted",
-        "pod-security.kubernetes.io/enforce-version=latest",
-        "--overwrite",
-    ]);
-    let rbac = Path::new(REPO).join("rbac.yaml");
-    let deployment = Path::new(REPO).join("deployment.yaml");
-    let (ok, out, err) = c.kubectl(&[
-        "apply",
-        "-f",
-        rbac.to_str().unwrap(),
-        "-f",
-        deployment.to_str().unwrap(),
-    ]);
-    assert!(ok, "kubectl apply failed: {err}{out}");
+    let (ok, out, err) = c.kubectl(&["apply", "-k", REPO]);
+    assert!(ok, "kubectl apply -k failed: {err}{out}");
     assert!(
         !err.contains("violate PodSecurity"),
         "Pod Security warned: {err}"
+    );
+    let ns = c.kubectl_json(&["get", "namespace", NS]);
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted",
+        "the namespace does not enforce restricted: {}",
+        ns["metadata"]["labels"]
     );
     c.kubectl_ok(&[
         "rollout",

@@ -110,3 +110,65 @@ fn every_k8sensus_flag_in_the_readme_exists() {
         ["--lease-name", "--watch"]
     );
 }
+
+/// Every file or folder of the repository that the README names by path (`hack/…`, `src/…`,
+/// `tests/…`, `bench/…`, `chaos/…`, `examples/…`) exists, so that the commands a reader pastes
+/// (`python3 hack/control-plane/controlplane.py env …`) find what they name.
+#[test]
+fn every_repository_path_in_the_readme_exists() {
+    let readme = read("README.md");
+    let mut checked = 0;
+    for word in readme.split(|c: char| c.is_whitespace() || "`()[]\"',;".contains(c)) {
+        let path = word.trim_end_matches(['.', ':']);
+        let top = path.split('/').next().unwrap_or_default();
+        if !path.contains('/')
+            || !["hack", "src", "tests", "bench", "chaos", "examples"].contains(&top)
+        {
+            continue;
+        }
+        assert!(
+            std::path::Path::new(REPO).join(path).exists(),
+            "README names {path}, which the repository lacks"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 10,
+        "expected to check the README's paths, checked {checked}"
+    );
+}
+
+/// The Makefile has no phantom targets: every name in a `.PHONY` line has a rule, and every
+/// rule has a `## [group] ...` help text, so `make help` lists it under its group.
+#[test]
+fn every_make_target_has_a_rule_and_a_help_line() {
+    let makefile = read("Makefile");
+    let mut rules = BTreeSet::new();
+    let mut phony = BTreeSet::new();
+    for line in makefile.lines() {
+        if let Some(names) = line.strip_prefix(".PHONY:") {
+            phony.extend(names.split_whitespace().map(str::to_string));
+        } else if let Some((target, rest)) = line.split_once(':')
+            && !target.is_empty()
+            && target.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            && !rest.starts_with('=')
+        {
+            rules.insert(target.to_string());
+            let help = rest.split_once("## ").map(|(_, h)| h).unwrap_or("");
+            assert!(
+                help.starts_with('[') && help.contains("] "),
+                "target {target} has no `## [group] text` help: {line:?}"
+            );
+        }
+    }
+    for name in &phony {
+        assert!(
+            rules.contains(name),
+            ".PHONY names {name}, which has no rule"
+        );
+    }
+    assert!(
+        rules.contains("help") && rules.contains("test"),
+        "{rules:?}"
+    );
+}

@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::api::{ApiError, LeaseApi};
+use super::api::{ApiError, LeaseApi, Verb};
 use super::config::{AfterLoss, ConfigError, ElectionConfig};
 use super::leadership::Leadership;
 use super::observer::{NoObserver, Observer};
@@ -66,6 +66,13 @@ pub enum ElectionError {
     /// the Lease up so that another replica can do the work.
     #[error("the leader's work ended while still leading ({detail}); the lease was given up")]
     WorkEnded { detail: String },
+    /// The API server accepted us before, then refused us (401 or 403) for longer than
+    /// [`rules::refusal_bound`]: rights revoked or credentials expired, not a restart.
+    #[error(
+        "the API server has refused every request for {} after accepting earlier ones: {error}",
+        humantime::format_duration(Duration::from_secs(.after.as_secs()))
+    )]
+    StillRefused { after: Duration, error: ApiError },
 }
 
 /// How a term of leadership ended.
@@ -148,6 +155,49 @@ impl LeaderElector {
     ///
     /// After leadership is lost, the elector campaigns again ([`AfterLoss::Rejoin`]) or
     /// returns an error ([`AfterLoss::Return`]). It returns `Ok(())` after a shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use k8sensus::elector::{ElectionConfig, LeaderElector};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = kube::Client::try_default().await?;
+    /// let config = ElectionConfig::new("my-lease", "my-namespace", "pod-a");
+    /// let elector = LeaderElector::new(client, config)?;
+    ///
+    /// // Cancel this (on SIGTERM, say) to stop the work and then release the Lease.
+    /// let shutdown = CancellationToken::new();
+    /// elector
+    ///     .run(shutdown.clone(), |term| async move {
+    ///         println!("leading with fencing token {}", term.fencing_token());
+    ///         term.ended().await; // real work selects on this; see `Leadership`
+    ///     })
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`ElectionError::Api`]: the API server refused a request in a way retrying cannot
+    ///   fix ([`ApiError::is_fatal`]): a 403 (RBAC) or 401 (credentials) before any request
+    ///   had succeeded, or a request it rejects as invalid, such as a bad Lease name.
+    ///   Network errors, timeouts and 5xx answers are retried, never returned.
+    /// - [`ElectionError::LeadershipLost`]: a term ended without a shutdown (the renew
+    ///   deadline passed, or someone else took the Lease) and the settings say
+    ///   [`AfterLoss::Return`].
+    /// - [`ElectionError::WorkEnded`]: `work` returned or panicked while still leading; the
+    ///   Lease was given up so that another replica can do the work.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: to stop, cancel `shutdown` and await this future. Dropping it instead
+    /// (losing a `select!`, aborting its task) stops the renewals but neither the work nor
+    /// the Lease: the work runs on its own task and is told its term ended only when the
+    /// renew deadline passes (through [`Leadership::ended`]; work that ignores it runs on),
+    /// and the Lease is not released, so the standbys wait out the lease duration.
     pub async fn run<W, F>(
         &self,
         shutdown: CancellationToken,
@@ -201,6 +251,9 @@ impl LeaderElector {
         info!(lease = %lease_ref, identity = %self.config.identity, "attempting to acquire leader lease {lease_ref}...");
         let mut failures = 0u32;
         let mut races_lost = 0u32;
+        // Since when every call has been refused (401/403), and since when watching was.
+        let mut refused_since: Option<Instant> = None;
+        let mut watch_refused: Option<Instant> = None;
         // The Lease as we last saw it, if that view is fresh enough to act on without a GET:
         // `Some(None)` means we saw it deleted.
         let mut fresh: Option<Option<Lease>> = None;
@@ -226,7 +279,11 @@ impl LeaderElector {
                 Ok(Attempt::Standby { lease, until }) => {
                     failures = 0;
                     races_lost = 0;
-                    match self.stand_by(*lease, until, observation, shutdown).await {
+                    refused_since = None;
+                    match self
+                        .stand_by(*lease, until, observation, shutdown, &mut watch_refused)
+                        .await
+                    {
                         Ok(Wake::Act(current)) => {
                             fresh = Some(current.map(|lease| *lease));
                             continue;
@@ -238,12 +295,14 @@ impl LeaderElector {
                 }
                 Ok(Attempt::DeletedWhileHeld { until }) => {
                     failures = 0;
+                    refused_since = None;
                     Ok(until.saturating_duration_since(Instant::now()))
                 }
                 Ok(Attempt::LostRace) => {
                     // Someone else's write landed first. Read again at once to see who won;
                     // only if races keep being lost (a busy writer) slow down.
                     races_lost += 1;
+                    refused_since = None;
                     debug!(lease = %lease_ref, races_lost, "another replica won the race for the lease");
                     if races_lost < 3 {
                         continue;
@@ -257,6 +316,19 @@ impl LeaderElector {
                 Err(e) if e.is_fatal() => return Err(e.into()),
                 Err(e) => {
                     failures += 1;
+                    let refusal = matches!(
+                        e,
+                        ApiError::Forbidden { .. } | ApiError::Unauthorized { .. }
+                    );
+                    if !refusal {
+                        refused_since = None;
+                    } else if let Some(after) = rules::refused_too_long(
+                        *refused_since.get_or_insert_with(Instant::now),
+                        Instant::now(),
+                        self.config.lease_duration,
+                    ) {
+                        return Err(ElectionError::StillRefused { after, error: e });
+                    }
                     let wait = rules::backoff(
                         failures,
                         self.config.retry_period,
@@ -353,21 +425,59 @@ impl LeaderElector {
     /// Returns [`Wake::Act`] with the Lease to judge next (released, expired, or deleted),
     /// or [`Wake::Resync`] when the watch ended (the server closes it after the resync period,
     /// or it broke, or it went quiet for too long): the caller then reads the Lease again.
+    ///
+    /// If RBAC does not allow `watch` (`watch_refused` remembers since when), it polls instead:
+    /// one GET every jittered retry period, warned about once, and the watch is tried again
+    /// once per resync period.
     async fn stand_by(
         &self,
         lease: Lease,
         mut until: Instant,
         observation: &mut Option<Observation>,
         shutdown: &CancellationToken,
+        watch_refused: &mut Option<Instant>,
     ) -> Result<Wake, ApiError> {
         let lease_ref = self.config.lease_ref();
         let resync = self
             .config
             .resync_period
             .mul_f64(0.8 + 0.4 * rand::rng().random::<f64>());
+        let poll = || async {
+            let next = Instant::now() + rules::jittered(self.config.retry_period, &mut rand::rng());
+            tokio::select! {
+                _ = shutdown.cancelled() => Wake::Shutdown,
+                _ = sleep_until(until) => Wake::Act(Some(Box::new(lease.clone()))),
+                _ = sleep_until(next) => Wake::Resync,
+            }
+        };
+        if watch_refused.is_some_and(|at| at.elapsed() < resync) {
+            return Ok(poll().await);
+        }
         let version = lease.metadata.resource_version.clone().unwrap_or_default();
-        let events = self.leases.watch(&version, resync).await?;
+        let events = match self.leases.watch(&version, resync).await {
+            Ok(events) => events,
+            Err(ApiError::Forbidden {
+                verb: Verb::Watch, ..
+            }) => {
+                if watch_refused.is_none() {
+                    warn!(lease = %lease_ref,
+                        "this identity may not watch leases: grant watch on leases (see rbac.yaml) for instant takeover; falling back to polling every {:.1}s to {:.1}s",
+                        self.config.retry_period.as_secs_f64(),
+                        rules::jittered_max(self.config.retry_period).as_secs_f64());
+                }
+                *watch_refused = Some(Instant::now());
+                return Ok(poll().await);
+            }
+            Err(e) => return Err(e),
+        };
+        *watch_refused = None;
         tokio::pin!(events);
+        // A live holder renews every retry period, and the API server sends bookmarks besides,
+        // so a watch that stays silent for longer than this is most likely a dead connection
+        // (or a holder that stopped renewing, which the expiry timer handles anyway).
+        let silence_bound =
+            rules::watch_silence_bound(self.config.retry_period, self.config.lease_duration);
+        let mut quiet_until = Instant::now() + silence_bound;
         // The server must end the watch after `resync`; if it has not a little later, the
         // connection is dead without having said so.
         let give_up = Instant::now() + resync + self.config.request_timeout;
@@ -382,8 +492,14 @@ impl LeaderElector {
                     debug!(lease = %lease_ref, "the watch went quiet past its timeout; reading the lease again");
                     return Ok(Wake::Resync);
                 }
+                _ = sleep_until(quiet_until) => {
+                    debug!(lease = %lease_ref, silence = %humantime::format_duration(silence_bound),
+                        "no watch event or bookmark for too long; reading the lease again");
+                    return Ok(Wake::Resync);
+                }
                 event = events.next() => event,
             };
+            quiet_until = Instant::now() + silence_bound;
             match event {
                 Some(Ok(WatchEvent::Added(lease) | WatchEvent::Modified(lease))) => {
                     let record = LeaseRecord::from_lease(&lease);

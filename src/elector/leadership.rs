@@ -11,6 +11,32 @@ use tokio_util::sync::CancellationToken;
 /// [`Leadership::still_leading`] right before anything that must only happen on the leader.
 /// Work that writes to another system can pass [`Leadership::fencing_token`] along, so that
 /// system can refuse writes from an older term.
+///
+/// # Examples
+///
+/// The shape of a leader's work: wait for the next tick or the end of the term, check right
+/// before acting, and pass the fencing token to what it writes.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use k8sensus::elector::Leadership;
+///
+/// async fn work(term: Leadership) {
+///     let mut tick = tokio::time::interval(Duration::from_secs(10));
+///     loop {
+///         tokio::select! {
+///             _ = term.ended() => return,
+///             _ = tick.tick() => {}
+///         }
+///         // After a long pause this is already false, before anything else has run.
+///         if !term.still_leading() {
+///             return;
+///         }
+///         write_to_the_store(term.fencing_token()).await;
+///     }
+/// }
+/// # async fn write_to_the_store(_fencing_token: i32) {}
+/// ```
 #[derive(Clone, Debug)]
 pub struct Leadership {
     inner: Arc<Inner>,
@@ -53,6 +79,12 @@ impl Leadership {
     }
 
     /// Resolves when the term ends: the elector stepped down, or the deadline passed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits, so it can be a branch of `tokio::select!` in a loop, and
+    /// a new call after a dropped one sees the same term. Once the term has ended, every
+    /// call resolves at once.
     pub async fn ended(&self) {
         loop {
             let deadline = self.deadline();

@@ -1,8 +1,9 @@
 //! The decision rules of Lease election, as pure functions of what was read and what time it is.
 //!
-//! Nothing here talks to the API server or reads a clock: the loop in [`super::elector`]
-//! passes the current monotonic time (`now`) and wall time (`wall_now`) in. That is what lets
-//! the unit tests below check every rule exactly, without sleeping.
+//! Nothing here talks to the API server or reads a clock: the election loop
+//! ([`LeaderElector`](super::LeaderElector)) passes the current monotonic time (`now`) and
+//! wall time (`wall_now`) in. That is what lets the unit tests below check every rule
+//! exactly, without sleeping.
 
 use std::time::Duration;
 
@@ -391,5 +392,73 @@ mod tests {
             ]
         );
         assert_eq!(backoff(u32::MAX, rp, LD), secs(7.5));
+    }
+}
+
+/// The longest wait [`jittered`] can return: `retry_period × (1 + 1.2)`.
+pub fn jittered_max(retry_period: Duration) -> Duration {
+    retry_period.mul_f64(1.0 + JITTER_FACTOR)
+}
+
+/// How long refusals (401 or 403, after the API server had accepted us) are retried before
+/// the elector gives up: a lease duration, and at least 30 s. A kube-apiserver that is
+/// restarting refuses requests until its caches have synced, which can take tens of seconds;
+/// rights revoked, a deleted ServiceAccount or an expired credential never heal, and must end
+/// in an error that names the refused call rather than retries for ever.
+pub fn refusal_bound(lease_duration: Duration) -> Duration {
+    lease_duration.max(Duration::from_secs(30))
+}
+
+/// `Some(how long)` once every call since `since` has been refused for longer than
+/// [`refusal_bound`].
+pub fn refused_too_long(
+    since: Instant,
+    now: Instant,
+    lease_duration: Duration,
+) -> Option<Duration> {
+    let refused_for = now.saturating_duration_since(since);
+    (refused_for > refusal_bound(lease_duration)).then_some(refused_for)
+}
+
+/// How long a standby's watch may stay silent before it is re-established: three retry
+/// periods, at most a lease duration. A live holder renews every retry period, so a healthy
+/// watch carries an event at least that often (and bookmarks besides); silence means the
+/// holder stopped renewing, which the expiry timer handles, or a connection that died without
+/// a word, which only a fresh watch can fix. Without this bound a standby behind a silently
+/// dropped connection would notice only at the next resync, and miss a release meanwhile.
+pub fn watch_silence_bound(retry_period: Duration, lease_duration: Duration) -> Duration {
+    (retry_period * 3).min(lease_duration)
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    /// Refusals are retried for a lease duration, at least 30 s, then given up on.
+    #[test]
+    fn refusals_are_bounded_in_time() {
+        let t0 = Instant::now();
+        assert_eq!(refusal_bound(secs(15.0)), secs(30.0));
+        assert_eq!(refusal_bound(secs(60.0)), secs(60.0));
+        assert_eq!(refused_too_long(t0, t0 + secs(30.0), secs(15.0)), None);
+        assert_eq!(
+            refused_too_long(t0, t0 + secs(30.5), secs(15.0)),
+            Some(secs(30.5))
+        );
+        assert_eq!(refused_too_long(t0, t0 + secs(59.0), secs(60.0)), None);
+    }
+
+    /// A watch may be silent for three retry periods, never longer than a lease duration.
+    #[test]
+    fn watch_silence_is_bounded() {
+        assert_eq!(watch_silence_bound(secs(2.0), secs(15.0)), secs(6.0));
+        assert_eq!(watch_silence_bound(secs(0.5), secs(4.0)), secs(1.5));
+        assert_eq!(watch_silence_bound(secs(5.0), secs(12.0)), secs(12.0));
+        let max = jittered_max(secs(2.0));
+        assert!(max.abs_diff(secs(4.4)) < secs(0.001), "{max:?}");
     }
 }

@@ -281,7 +281,16 @@ impl TestNamespace {
         let token = self
             .cp
             .kubectl_ok(&["create", "token", sa, "-n", &self.name, "--duration=2h"]);
-        let path = self.cp.dir.join(format!("{}-{sa}.kubeconfig", self.name));
+        self.kubeconfig_with_token(sa, sa, &token)
+    }
+
+    /// Writes a kubeconfig named after `file_tag` that authenticates as ServiceAccount `sa`
+    /// with `token`, with this namespace as its default.
+    pub fn kubeconfig_with_token(&self, file_tag: &str, sa: &str, token: &str) -> PathBuf {
+        let path = self
+            .cp
+            .dir
+            .join(format!("{}-{file_tag}.kubeconfig", self.name));
         let text = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: {sa}\n  user:\n    token: {}\ncontexts:\n- name: {sa}\n  context:\n    cluster: local\n    user: {sa}\n    namespace: {}\ncurrent-context: {sa}\n",
             self.cp.server,
@@ -333,14 +342,20 @@ impl Drop for TestNamespace {
     }
 }
 
-/// rbac.yaml with its namespace replaced, as a user deploying elsewhere would do.
+/// rbac.yaml with `namespace` written into every object. The file names no namespace (it
+/// goes where it is applied); this makes the text safe to apply without `-n` too.
 pub fn rbac_yaml_for(namespace: &str) -> String {
     let text = std::fs::read_to_string(Path::new(REPO).join("rbac.yaml")).expect("read rbac.yaml");
     assert!(
-        text.contains("namespace: default"),
-        "rbac.yaml should name namespace default"
+        !text
+            .lines()
+            .any(|l| l.trim_start().starts_with("namespace:")),
+        "rbac.yaml should name no namespace, so that `kubectl apply -n` works"
     );
-    text.replace("namespace: default", &format!("namespace: {namespace}"))
+    text.replace(
+        "\nmetadata:\n",
+        &format!("\nmetadata:\n  namespace: {namespace}\n"),
+    )
 }
 
 pub fn random_suffix() -> String {

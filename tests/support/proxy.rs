@@ -14,6 +14,10 @@
 //! - [`Mode::Reset`]: close every open connection at once with a TCP RST, and reset each new
 //!   one as soon as it is accepted.
 //!
+//! Apart from the modes, [`Proxy::sever`] silently kills the connections open at that moment
+//! (they forward nothing more, and are never closed: no FIN, no RST, as when a conntrack entry
+//! or a load balancer drops them), while new connections work as the mode says.
+//!
 //! The proxy runs on its own thread with its own tokio runtime, so it keeps working whatever
 //! the test's runtime is doing (blocked in a `kubectl` call, say), and it stops, closing every
 //! connection, when the [`Proxy`] is dropped.
@@ -42,6 +46,8 @@ pub enum Mode {
 pub struct Proxy {
     addr: SocketAddr,
     mode: watch::Sender<Mode>,
+    /// Bumped by [`Proxy::sever`]: connections accepted in an earlier epoch go silent.
+    epoch: watch::Sender<u64>,
     stop: CancellationToken,
     thread: Option<JoinHandle<()>>,
 }
@@ -55,6 +61,7 @@ impl Proxy {
             .expect("make the proxy's listener non-blocking");
         let addr = listener.local_addr().expect("the proxy's address");
         let (mode, modes) = watch::channel(Mode::Pass);
+        let (epoch, epochs) = watch::channel(0u64);
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
@@ -64,16 +71,24 @@ impl Proxy {
                     .enable_all()
                     .build()
                     .expect("the proxy's runtime");
-                runtime.block_on(accept_loop(listener, upstream, modes, stopped));
+                runtime.block_on(accept_loop(listener, upstream, modes, epochs, stopped));
                 // Dropping the runtime drops every connection task, closing their sockets.
             })
             .expect("start the proxy's thread");
         Self {
             addr,
             mode,
+            epoch,
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Silently kills every connection open now: from here on they forward nothing, and stay
+    /// open without a FIN or a RST until the client gives up on them. Later connections are
+    /// not affected.
+    pub fn sever(&self) {
+        self.epoch.send_modify(|e| *e += 1);
     }
 
     /// Where clients connect.
@@ -132,6 +147,7 @@ async fn accept_loop(
     listener: std::net::TcpListener,
     upstream: SocketAddr,
     modes: watch::Receiver<Mode>,
+    epochs: watch::Receiver<u64>,
     stop: CancellationToken,
 ) {
     let listener = TcpListener::from_std(listener).expect("register the proxy's listener");
@@ -141,11 +157,24 @@ async fn accept_loop(
             _ = stop.cancelled() => return,
             accepted = listener.accept() => {
                 if let Ok((client, _)) = accepted {
-                    connections.spawn(connection(client, upstream, modes.clone()));
+                    let severed = severed(epochs.clone(), *epochs.borrow());
+                    connections.spawn(connection(client, upstream, modes.clone(), severed));
                 }
             }
             // Reap finished connections so the set does not grow for ever.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Resolves, with nothing, once the epoch moves past `epoch`; never if the proxy is going away.
+async fn severed(mut epochs: watch::Receiver<u64>, epoch: u64) {
+    loop {
+        if *epochs.borrow_and_update() > epoch {
+            return;
+        }
+        if epochs.changed().await.is_err() {
+            return std::future::pending().await;
         }
     }
 }
@@ -155,7 +184,12 @@ fn abort(stream: &TcpStream) {
     let _ = stream.set_zero_linger();
 }
 
-async fn connection(client: TcpStream, upstream: SocketAddr, mut modes: watch::Receiver<Mode>) {
+async fn connection(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mut modes: watch::Receiver<Mode>,
+    severed: impl Future<Output = ()>,
+) {
     let _ = client.set_nodelay(true);
     let mode = *modes.borrow_and_update();
     match mode {
@@ -172,15 +206,21 @@ async fn connection(client: TcpStream, upstream: SocketAddr, mut modes: watch::R
     let (mut from_client, mut to_client) = client.into_split();
     let (mut from_server, mut to_server) = server.into_split();
     let (up, down) = (modes.clone(), modes.clone());
-    let reset = tokio::select! {
+    let (reset, severed) = tokio::select! {
         _ = async {
             tokio::join!(
                 pump(&mut from_client, &mut to_server, up),
                 pump(&mut from_server, &mut to_client, down),
             )
-        } => false,
-        _ = until_reset(&mut modes) => true,
+        } => (false, false),
+        _ = until_reset(&mut modes) => (true, false),
+        _ = severed => (false, true),
     };
+    if severed {
+        // The pumps stopped mid-flight; the sockets stay open, and nothing more passes.
+        let _held = (from_client, to_client, from_server, to_server);
+        return std::future::pending().await;
+    }
     if reset {
         abort(from_client.as_ref());
         abort(from_server.as_ref());
