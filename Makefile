@@ -7,8 +7,9 @@ SHELL := /bin/bash
 # The release build. The Dockerfile runs exactly this command (hack/lint.sh checks it).
 CARGO_BUILD_RELEASE := cargo build --release --locked --bin k8sensus
 CONTROL_PLANE := python3 hack/control-plane/controlplane.py
+CLUSTER := python3 hack/cluster/cluster.py
 
-.PHONY: help build demo test deps lint fmt-check clippy doc manifests control-plane-bin control-plane clean
+.PHONY: help build demo test deps lint fmt-check clippy doc manifests control-plane-bin control-plane images cluster clean
 
 # Every target has a `## [group] what it does` comment; `make help` lists them by group, the
 # groups in the order they first appear below (a target without a group is under "other").
@@ -23,18 +24,21 @@ help: ## [start here] list the targets, grouped
 build: ## [build and run] build the release binary, target/release/k8sensus
 	$(CARGO_BUILD_RELEASE)
 
-demo: ## [start here] three replicas elect a leader on a local control plane; the leader is killed; another takes over
-	@hack/demo.sh
+demo: ## [start here] the kind walkthrough on a one-node cluster here (or, where it cannot run, three local replicas)
+	@hack/demo-cluster.sh
 
-test: deps lint control-plane-bin ## [start here] every check CI runs: formatting, clippy, docs, manifests, unit, CLI and end-to-end tests, examples
-	@echo "==> cargo test (unit, CLI, examples, and end-to-end against the real kube-apiserver)"
+test: deps lint control-plane-bin images ## [start here] every check CI runs: formatting, clippy, docs, manifests, unit, CLI and end-to-end tests, examples, the walkthrough on a real cluster
+	@echo "==> cargo test (unit, CLI, examples, end-to-end against the real kube-apiserver, and the walkthrough on a real cluster)"
+	# tests/examples.rs runs target/debug/examples/*: cargo test builds the examples but
+	# does not put them there (a fresh target/ has none), cargo build --examples does.
+	cargo build --locked --examples
 	cargo test --locked --all-targets
 	@echo "==> cargo test --doc (the examples in the API docs compile)"
 	cargo test --locked --doc
 	@echo "==> make test: all checks passed"
 
 deps: ## [checks] install (as root, on Debian) or name the system packages the tests need
-	@echo "==> hack/install-deps.sh (go, python3, openssl, setpriv, libfaketime)"
+	@echo "==> hack/install-deps.sh (go, python3, openssl, setpriv, libfaketime; as root also containerd, runc, CNI plugins, nftables, iptables, buildah, mmdebstrap, gcc)"
 	@hack/install-deps.sh
 
 lint: fmt-check clippy doc manifests ## [checks] formatting, clippy, rustdoc, and the Dockerfile and manifests
@@ -55,8 +59,8 @@ manifests: ## [checks] hadolint on the Dockerfile; schema validation, kube-score
 	@echo "==> hack/lint.sh (Dockerfile and manifests)"
 	hack/lint.sh
 
-control-plane-bin: ## [build and run] build (once per machine, cached) etcd, kube-apiserver and kubectl from Go modules
-	@echo "==> control plane binaries (the first build on a machine takes several minutes)"
+control-plane-bin: ## [build and run] build (once per machine, cached) etcd, kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kube-proxy and kubelet from Go modules
+	@echo "==> Kubernetes binaries (the first build on a machine takes several minutes)"
 	@$(CONTROL_PLANE) build >/dev/null
 
 control-plane: ## [build and run] run a local control plane in the foreground and print its kubeconfig; Ctrl-C stops it
@@ -64,6 +68,17 @@ control-plane: ## [build and run] run a local control plane in the foreground an
 	  echo "==> starting etcd and kube-apiserver in $$dir (Ctrl-C to stop)" && \
 	  echo "==> in every other terminal: eval \"\$$(python3 hack/control-plane/controlplane.py env --dir $$dir)\"" && \
 	  $(CONTROL_PLANE) run --dir "$$dir"
+
+images: ## [build and run] build (cached by their inputs) the pause image and the k8sensus image from the Dockerfile, with buildah, offline
+	@if reason=$$($(CLUSTER) check 2>&1); then \
+	  echo "==> images: pause, and k8sensus:0.1.0 from the Dockerfile (the first build takes about 15 minutes)"; \
+	  python3 hack/cluster/images.py build >/dev/null; \
+	else echo "==> images: skipped, the cluster cannot run here: $${reason#cluster: cannot run here: }"; fi
+
+cluster: ## [build and run] run a one-node cluster (pods in containers) in the foreground and print its kubeconfig; Ctrl-C stops it
+	@dir=$$(mktemp -d -t k8sensus-cluster-XXXXXX) && rmdir "$$dir" && \
+	  echo "==> starting a one-node cluster in $$dir (Ctrl-C to stop)" && \
+	  $(CLUSTER) run --dir "$$dir"
 
 clean: ## [build and run] remove build output (the control plane cache outside the repository is kept)
 	cargo clean

@@ -321,7 +321,7 @@ fn exec_cert_expiry(config: &Config) -> Option<Timestamp> {
     *client.valid_until()
 }
 
-/// The TCP connector under every connection: Nagle off (see [`build`]), keepalive on, and
+/// The TCP connector under every connection: Nagle off (see `build`), keepalive on, and
 /// the connect timeout.
 pub fn tcp_connector(connect_timeout: Option<Duration>) -> HttpConnector {
     let mut tcp = HttpConnector::new();

@@ -33,7 +33,12 @@ async fn setup(prefix: &str) -> Setup {
     let cp = ns.cp;
     let file = |f: &str| Path::new(REPO).join(f).to_str().unwrap().to_string();
     cp.kubectl_ok(&["apply", "-n", &ns.name, "-f", &file("deployment.yaml")]);
-    cp.kubectl_ok(&["apply", "-f", &file("admission-policy.yaml")]);
+    // Once per test binary: the policy is cluster-wide, and two tests applying it at the same
+    // moment race (both see it missing, both create it, one gets AlreadyExists).
+    static POLICY: std::sync::Once = std::sync::Once::new();
+    POLICY.call_once(|| {
+        cp.kubectl_ok(&["apply", "-f", &file("admission-policy.yaml")]);
+    });
     let deployment: Value = serde_json::from_str(&cp.kubectl_ok(&[
         "get",
         "deployment",

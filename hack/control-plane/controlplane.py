@@ -67,7 +67,10 @@ MIN_GO = (1, 24)
 
 # Where the Go build module lives (this file's directory).
 MODULE_DIR = Path(__file__).resolve().parent
-BINARIES = ("kube-apiserver", "kubectl", "etcd")
+# All seven under one cache key: the control plane for the process-level tests, and the
+# node components hack/cluster runs for the one-node cluster.
+BINARIES = ("kube-apiserver", "kubectl", "etcd", "kube-controller-manager", "kube-scheduler",
+            "kube-proxy", "kubelet")
 
 # The version strings the binaries report. Without them `/version` says
 # v0.0.0 and `kubectl version` cannot be matched to the server. Upstream sets
@@ -171,11 +174,14 @@ _LIBC = ctypes.CDLL(None, use_errno=True)
 _PARENT_PID = os.getpid()
 
 
-def run_with_heartbeat(cmd: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
+def run_with_heartbeat(cmd: list[str], cwd: Path, env: dict[str, str], what: str,
+                       env_shown: str | None = None) -> None:
     """Run a long command quietly, saying every HEARTBEAT s that it still runs.
 
     Its output is kept in a temporary file and shown only if it fails, together
     with the exact command, so a broken proxy or compiler error is obvious.
+    env_shown is the environment printed before that command (default: the Go
+    build's); hack/cluster uses this helper for its image builds too.
     """
     log(f"{what}: {' '.join(_shell_quote(c) for c in cmd)}")
     start = time.monotonic()
@@ -204,10 +210,12 @@ def run_with_heartbeat(cmd: list[str], cwd: Path, env: dict[str, str], what: str
         if rc != 0:
             out.seek(0)
             text = out.read().decode(errors="replace")
+            if env_shown is None:
+                env_shown = ("GOTOOLCHAIN=local CGO_ENABLED=0 "
+                             f"GOFLAGS={_shell_quote(env.get('GOFLAGS', ''))} ")
             raise Fatal(
                 f"{what} failed (exit {rc}) after {fmt_elapsed(elapsed)}\n"
-                f"command: (cd {cwd} && GOTOOLCHAIN=local CGO_ENABLED=0 "
-                f"GOFLAGS={_shell_quote(env.get('GOFLAGS', ''))} "
+                f"command: (cd {cwd} && {env_shown}"
                 f"{' '.join(_shell_quote(c) for c in cmd)})\n"
                 f"output:\n{text.rstrip()}"
             )
@@ -223,9 +231,9 @@ def check_go() -> str:
     if not go:
         raise Fatal(
             "the Go toolchain (`go`) is not on PATH; it is needed once to build "
-            f"kube-apiserver/kubectl/etcd. Install Go >= {MIN_GO[0]}.{MIN_GO[1]} "
+            f"Kubernetes and etcd. Install Go >= {MIN_GO[0]}.{MIN_GO[1]} "
             "and put it on PATH (or set K8SENSUS_CONTROL_PLANE_BIN to a directory "
-            "that already holds the three binaries)."
+            "that already holds the seven binaries)."
         )
     out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True,
                          env={**os.environ, "GOTOOLCHAIN": "local"})
@@ -239,7 +247,7 @@ def check_go() -> str:
 
 
 def ensure_built() -> Path:
-    """Return the directory with the three binaries, building them if needed."""
+    """Return the directory with the binaries, building them if needed."""
     override = os.environ.get("K8SENSUS_CONTROL_PLANE_BIN")
     if override:
         bin_dir = Path(override).resolve()
@@ -255,14 +263,16 @@ def ensure_built() -> Path:
         return bin_dir
 
     root.mkdir(parents=True, exist_ok=True)
-    lock_path = root / f".lock-{key}"
+    # One lock for every key: two builds of different keys compile mostly the
+    # same packages, and the second finds them in Go's build cache.
+    lock_path = root / ".build.lock"
     with open(lock_path, "w") as lock:
-        # One builder per key. Others (e.g. several `cargo test` binaries
+        # One builder at a time. Others (e.g. several `cargo test` binaries
         # starting at once) wait here and then find the finished directory.
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"another process is building {key}; waiting for it ...")
+            log(f"another process is building (for {key}); waiting for it ...")
             fcntl.flock(lock, fcntl.LOCK_EX)
         if bin_dir_complete(bin_dir):
             log("built by the other process")
@@ -337,55 +347,63 @@ def openssl(*args: str, cwd: Path) -> None:
         raise Fatal(f"openssl {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
 
 
-def make_pki(d: Path) -> None:
-    """CA, API server serving cert, admin client cert, service-account keys.
+LEAF_COMMON = ("basicConstraints=critical,CA:FALSE\n"
+               "keyUsage=critical,digitalSignature,keyEncipherment\n"
+               "authorityKeyIdentifier=keyid\n")
+CERT_DAYS = "3650"
 
-    All keys are RSA 2048 (PKCS#8 PEM, openssl 3's default). Certificates are
-    valid for ten years; the directory is thrown away after the run anyway.
-    """
-    if not shutil.which("openssl"):
-        raise Fatal("openssl is not on PATH: install it (Debian: apt-get install openssl)")
-    days = "3650"
 
-    # RSA key generation is the slow part: make all four keys in parallel.
+def genrsa(d: Path, names: list[str]) -> None:
+    """RSA 2048 keys NAME.key in d, generated in parallel (the slow part)."""
     keygens = [subprocess.Popen(["openssl", "genrsa", "-out", f"{name}.key", "2048"], cwd=d,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-               for name in ("ca", "apiserver", "admin", "sa")]
+               for name in names]
     for proc in keygens:
         out, _ = proc.communicate()
         if proc.returncode != 0:
             raise Fatal(f"openssl {' '.join(proc.args[1:])} failed:\n{out.decode()}")
 
+
+def sign_leaf(d: Path, name: str, subject: str, extensions: str) -> None:
+    """NAME.crt for NAME.key, signed by d's CA (ca.crt, ca.key)."""
+    openssl("req", "-new", "-key", f"{name}.key", "-subj", subject,
+            "-out", f"{name}.csr", cwd=d)
+    (d / f"{name}.ext").write_text(extensions)
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-set_serial", str(secrets.randbits(63)), "-sha256", "-days", CERT_DAYS,
+            "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
+    (d / f"{name}.csr").unlink()
+    (d / f"{name}.ext").unlink()
+
+
+def make_pki(d: Path, extra_sans: str = "IP:10.0.0.1") -> None:
+    """CA, API server serving cert, admin client cert, service-account keys.
+
+    All keys are RSA 2048 (PKCS#8 PEM, openssl 3's default). Certificates are
+    valid for ten years; the directory is thrown away after the run anyway.
+    extra_sans: more subjectAltNames for the serving certificate (by default
+    the `kubernetes` Service's ClusterIP, the first IP of 10.0.0.0/24).
+    """
+    if not shutil.which("openssl"):
+        raise Fatal("openssl is not on PATH: install it (Debian: apt-get install openssl)")
+    genrsa(d, ["ca", "apiserver", "admin", "sa"])
+
     # The CA. keyCertSign is what lets it sign; rustls/webpki insist on it.
-    openssl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", days,
+    openssl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", CERT_DAYS,
             "-subj", "/CN=k8sensus-test-ca",
             "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
             "-addext", "subjectKeyIdentifier=hash",
             "-out", "ca.crt", cwd=d)
 
-    def leaf(name: str, subject: str, extensions: str) -> None:
-        openssl("req", "-new", "-key", f"{name}.key", "-subj", subject,
-                "-out", f"{name}.csr", cwd=d)
-        (d / f"{name}.ext").write_text(extensions)
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-set_serial", str(secrets.randbits(63)), "-sha256", "-days", days,
-                "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
-        (d / f"{name}.csr").unlink()
-        (d / f"{name}.ext").unlink()
-
-    common = ("basicConstraints=critical,CA:FALSE\n"
-              "keyUsage=critical,digitalSignature,keyEncipherment\n"
-              "authorityKeyIdentifier=keyid\n")
     # Serving certificate: the names a client may use for the API server.
-    # 10.0.0.1 is the first IP of --service-cluster-ip-range (the `kubernetes`
-    # Service's ClusterIP), included for completeness.
-    leaf("apiserver", "/CN=kube-apiserver",
-         common + "extendedKeyUsage=serverAuth\n"
-         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,"
-         "DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1\n")
+    sign_leaf(d, "apiserver", "/CN=kube-apiserver",
+              LEAF_COMMON + "extendedKeyUsage=serverAuth\n"
+              "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,"
+              f"DNS:kubernetes.default,DNS:kubernetes.default.svc,{extra_sans}\n")
     # Admin client: the group system:masters bypasses RBAC entirely.
-    leaf("admin", "/O=system:masters/CN=admin", common + "extendedKeyUsage=clientAuth\n")
+    sign_leaf(d, "admin", "/O=system:masters/CN=admin",
+              LEAF_COMMON + "extendedKeyUsage=clientAuth\n")
 
     # Service-account token signing key pair (RSA, as the API server expects).
     openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)

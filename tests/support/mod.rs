@@ -11,6 +11,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod cluster;
 pub mod overlap;
 pub mod proxy;
 
