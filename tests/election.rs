@@ -456,3 +456,73 @@ async fn a_released_lease_is_taken_at_once() {
     assert_eq!(spec(ns.lease().await).lease_transitions, Some(3));
     assert_no_panics(&replicas);
 }
+
+/// Work that cannot be stopped ends the election with an error, and the Lease is left to
+/// expire rather than released: a standby must not start the work while this copy may still
+/// run. The work here blocks its thread and never reaches an await point, so neither
+/// `Leadership::ended` nor the elector's abort can stop it.
+#[test]
+fn work_that_cannot_be_stopped_ends_the_election_without_a_release() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use k8sensus::elector::{ElectionConfig, ElectionError, LeaderElector};
+    use tokio_util::sync::CancellationToken;
+
+    // Two workers: the stuck work holds one, the elector runs on the other.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ns = TestNamespace::new("stuck-work");
+    let (result, holder) = runtime.block_on(async {
+        let client = client_for(&ns.sa_kubeconfig).await;
+        let t = Timings::SHORT;
+        let config = ElectionConfig::new(LEASE, ns.name.clone(), "stuck").with_timings(
+            k8sensus::elector::Timings {
+                lease_duration: t.lease_duration,
+                renew_deadline: t.renew_deadline,
+                retry_period: t.retry_period,
+            },
+        );
+        let elector = LeaderElector::new(client, config).unwrap();
+        let shutdown = CancellationToken::new();
+        let working = Arc::new(AtomicBool::new(false));
+        let (stop, flag) = (shutdown.clone(), working.clone());
+        tokio::spawn(async move {
+            while !flag.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            stop.cancel();
+        });
+        let result = tokio::time::timeout(
+            Duration::from_secs(60),
+            elector.run(shutdown, move |term| {
+                let working = working.clone();
+                async move {
+                    if !term.started().await {
+                        return;
+                    }
+                    working.store(true, Ordering::SeqCst);
+                    loop {
+                        std::thread::sleep(Duration::from_millis(50)); // never yields
+                    }
+                }
+            }),
+        )
+        .await
+        .expect("the elector returned within 60 s");
+        (result, ns.holder().await)
+    });
+    runtime.shutdown_background(); // the stuck thread is left behind on purpose
+    assert!(
+        matches!(result, Err(ElectionError::WorkWouldNotStop { .. })),
+        "expected WorkWouldNotStop, got {result:?}"
+    );
+    assert_eq!(
+        holder.as_deref(),
+        Some("stuck"),
+        "the Lease was released while the work may still run"
+    );
+}
