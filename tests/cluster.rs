@@ -21,7 +21,7 @@ use k8sensus::telemetry::monotonic_ns;
 use serde_json::Value;
 use support::LogLine;
 use support::cluster::{
-    Cluster, HostSnapshot, PodLogs, cannot_run_reason, wait_clean, wait_for_state, wait_until,
+    Cluster, HostSnapshot, PodLogs, cluster_or_opt_out, wait_clean, wait_for_state, wait_until,
 };
 use support::overlap::{RUN, Term, find_overlaps, terms_in_logs};
 
@@ -270,8 +270,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// and when the runner itself is killed with SIGKILL (its guard process does it then).
 #[test]
 fn cluster_cleans_up_when_its_parent_or_itself_is_killed() {
-    if let Some(reason) = cannot_run_reason() {
-        eprintln!("skipped: {reason}");
+    if !cluster_or_opt_out() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -326,8 +325,7 @@ fn cluster_cleans_up_when_its_parent_or_itself_is_killed() {
 
 #[test]
 fn walkthrough_on_a_real_cluster() {
-    if let Some(reason) = cannot_run_reason() {
-        eprintln!("skipped: {reason}");
+    if !cluster_or_opt_out() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

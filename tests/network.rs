@@ -327,7 +327,10 @@ async fn standby_behind_silently_dropped_connections_sees_a_release() {
     // pod-a created the Lease, so its work starts one lease duration later; only a term whose
     // work has started releases the Lease on SIGTERM (see "A missing Lease" in the README).
     wait_for(Duration::from_secs(30), || async {
-        (!leader.lines_with("k8sensus is running sample task.").is_empty()).then_some(())
+        (!leader
+            .lines_with("k8sensus is running sample task.")
+            .is_empty())
+        .then_some(())
     })
     .await
     .expect("pod-a leads and works");

@@ -23,6 +23,27 @@ fn script() -> PathBuf {
 }
 
 /// Why the cluster cannot run here (not root, a missing package or kernel feature), or None.
+/// Whether a cluster test should run here. The cluster needs root and a few kernel features;
+/// without them the test fails with the runner's reason and what to do, never a silent pass.
+/// `K8SENSUS_NO_CLUSTER=1` opts out on purpose (a developer without root): the test then says
+/// loudly that it did not run.
+pub fn cluster_or_opt_out() -> bool {
+    let Some(reason) = cannot_run_reason() else {
+        return true;
+    };
+    if std::env::var("K8SENSUS_NO_CLUSTER").is_ok_and(|v| v == "1") {
+        eprintln!(
+            "NOT RUN (K8SENSUS_NO_CLUSTER=1): the one-node cluster cannot start here: {reason}"
+        );
+        return false;
+    }
+    panic!(
+        "the one-node cluster cannot start here: {reason}\n\
+         run `make deps` and then `make test` as root; to run the other tests without the \
+         cluster, set K8SENSUS_NO_CLUSTER=1"
+    );
+}
+
 pub fn cannot_run_reason() -> Option<String> {
     let out = Command::new("python3")
         .arg(script())
