@@ -3,8 +3,8 @@
 
     python3 bench/run.py            (or `make bench`)
 
-What it does, unattended, in about 9 minutes on a 2-core machine once both
-electors and the control plane are built:
+What it does, unattended (in about 9 minutes on a 2-core machine once both
+electors and the control plane are built, plus the scale part):
 
 1. builds both electors if needed: `make build` (target/release/k8sensus) and
    bench/client-go-ref (client-go's tools/leaderelection with a LeaseLock), the
@@ -24,8 +24,15 @@ electors and the control plane are built:
    an empty namespace; with 15s/10s/2s timings and, if asked for
    (--short-crash-trials, --short-graceful-trials), labelled apart, with
    4s/3s/0.5s;
-5. writes bench/results.json and runs bench/render.py (BENCHMARKS.md and
-   bench/timeline.svg).
+5. at scale (--scale, default N = 3, 10, 30, 100; skipped with --no-scale, run
+   alone with --scale-only or `make bench-scale`): for each N, one set of N
+   replicas per implementation on one Lease each; crash trials on both at once,
+   graceful trials alternating, then a steady-state window on each set alone
+   (requests per standby, kube-apiserver CPU seconds from its own /metrics,
+   RSS), and the requests each takeover caused, from the audit log; about 30
+   minutes with the defaults;
+6. writes bench/results.json (--scale-only: only its "scale" section, every other
+   key kept) and runs bench/render.py (BENCHMARKS.md, bench/*.svg).
 
 Only the standard library. Every process it starts is tied to it with
 PR_SET_PDEATHSIG (they are all started from the main thread, since the signal
@@ -1310,7 +1317,9 @@ def takeover_requests(audit_log: Path, rs: ReplicaSet, trials: list[dict], kind:
     leader's slot, received from the moment the takeover could begin (crash: the old
     holder's last renewal + the lease duration; graceful: SIGTERM) to one retry period
     after the new holder's acquireTime. The old leader's slot is left out: its process is
-    dead or exiting, and the restarted one's start-up requests are not the takeover's."""
+    dead or exiting, and the restarted one's start-up requests are not the takeover's. The new
+    holder's requests count up to half a retry period after its acquireTime: the winning write
+    and what comes with it, not its first renewal."""
     t = rs.timings
     good = [x for x in trials if x.get("ok")]
     if not good:
@@ -1324,12 +1333,15 @@ def takeover_requests(audit_log: Path, rs: ReplicaSet, trials: list[dict], kind:
     out = []
     for x, (a, b) in zip(good, spans):
         skip = f"system:serviceaccount:{rs.ns}:replica-{rs.by_id[x['old']].slot}"
+        winner = f"system:serviceaccount:{rs.ns}:replica-{rs.by_id[x['new']].slot}"
         by = {}
         for user, reqs in seen.items():
             if not user.startswith(f"system:serviceaccount:{rs.ns}:") or user == skip:
                 continue
+            # The new holder's renewals, one retry period on, are the leader's steady work.
+            end = x["acquire_t"] + t["retry_period_s"] / 2 if user == winner else b
             for q in reqs.values():
-                if a <= q["t"] <= b:
+                if a <= q["t"] <= end:
                     k = f"{q['resource']} {q['verb']} {q['code']}"
                     by[k] = by.get(k, 0) + 1
         out.append({"trial": x["trial"], "from_t": a, "to_t": b, "requests": sum(by.values()),
@@ -1461,7 +1473,9 @@ def scale_part(cp, watcher, work: Path, impls: dict, timings: dict, seed: int, a
             "takeover_requests": "median over the crash trials of the requests (any resource, any "
                                  "outcome) by every replica but the old leader's slot, received from "
                                  "the old holder's last renewal + the lease duration to the new "
-                                 "acquireTime + one retry period; *_graceful: the same from SIGTERM",
+                                 "acquireTime + one retry period (for the new holder: + half a retry "
+                                 "period, so that its first renewal is not counted); *_graceful: the "
+                                 "same from SIGTERM",
             "apiserver_cpu_s_per_min": "kube-apiserver's process_cpu_seconds_total (its /metrics) over "
                                        "the steady-state window, per minute; etcd not included",
             "rss_mib": "VmRSS at the end of the steady-state window, mean over the N replicas",
