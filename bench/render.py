@@ -736,23 +736,47 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
     for k, v in sc["method"].items():
         L.append(f"- `{k}`: {v}.")
     L.append("")
+    L.append("Caveats at scale:")
+    L.append("")
+    L.append(f"- Each steady-state window lasts {sc['steady_seconds']:.0f} s. A k8sensus standby sends one GET "
+             "and opens one watch per resync (every 120 to 180 s), so in a window that short its rate is a "
+             "sample that depends on where the resyncs fall; with few standbys (N = 3: two) it rests on a "
+             "handful of requests. The 3-replica figures above use a longer window.")
+    L.append("- kube-apiserver CPU includes its own work with no client at all (controllers, the driver's "
+             "watch, writing the audit log); the smallest N shows roughly that floor. etcd's CPU is not "
+             "counted.")
+    L.append("- All N replicas of a set, kube-apiserver, etcd and the driver share the machine "
+             f"({(r.get('machine') or {}).get('cpus') or (sc.get('machine') or {}).get('cpus')} CPUs); "
+             "during the trials both implementations' sets run. Machine load per phase:")
+    L.append("")
+    lp = (sc.get("machine") or {}).get("load_by_phase") or []
+    if lp:
+        L.append("| phase | seconds | CPU busy, mean | CPU busy, max | load1, max |")
+        L.append("| --- | ---: | ---: | ---: | ---: |")
+        for ph in lp:
+            L.append(f"| {ph['phase']} | {ph['seconds']:.0f} s | {ph['cpu_busy_mean'] * 100:.0f} % | "
+                     f"{ph['cpu_busy_max'] * 100:.0f} % | {ph['load1_max']:g} |")
+        L.append("")
     return L
 
 
 def line_chart(x0: float, y0: float, w: float, h: float, title: str, xs: list[int], series: list[dict],
-               log_y: bool, y_fmt, y_label: str) -> list[str]:
+               log_y: bool, y_fmt, y_label: str, ref: tuple | None = None) -> list[str]:
     """A chart at (x0, y0) of size w×h: x is N on a log axis; series are
     {label, color, dash, points: [(n, value or None)]}. On a log y axis, zeros and None are
-    not drawn (and say so in the label)."""
+    not drawn (and say so in the label). The legend goes under the plot; `ref` is an optional
+    (value, label) drawn as a grey horizontal line."""
     P = []
 
     def text(x, y, s, size=11, anchor="start", fill="#222", weight="normal"):
         P.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
                  f'font-weight="{weight}" fill="{fill}">{html.escape(s)}</text>')
-    L, R, T, B = 70, 10, 30, 40
+    L, R, T, B = 70, 10, 30, 48 + 15 * len(series)
     pw, ph = w - L - R, h - T - B
     text(x0, y0 + 14, title, 14, weight="bold")
     vals = [v for s in series for _, v in s["points"] if v is not None and (v > 0 or not log_y)]
+    if ref and vals:
+        vals.append(ref[0])
     if not vals:
         text(x0 + L, y0 + T + 20, "no data", 12, fill="#777")
         return P
@@ -766,12 +790,13 @@ def line_chart(x0: float, y0: float, w: float, h: float, title: str, xs: list[in
         def fy(v):
             return y0 + T + ph - (math.log10(v) - lo_e) / (hi_e - lo_e) * ph
     else:
-        lo_v = 0.0
-        step = nice_step(hi - lo_v, 5) if hi > lo_v else 1.0
-        if hi / step > 8:
-            step = hi / 5
-        top = math.ceil(hi / step) * step if hi > 0 else 1.0
-        ticks = [i * step for i in range(int(round(top / step)) + 1)]
+        # Not from 0: a failover of 15.0 s and one of 15.3 s must look different.
+        step = nice_step(hi - lo, 6) if hi > lo else 0.1
+        lo_v = math.floor(lo / step) * step
+        top = math.ceil(hi / step) * step
+        if top <= lo_v:
+            top = lo_v + step
+        ticks = [lo_v + i * step for i in range(int(round((top - lo_v) / step)) + 1)]
 
         def fy(v):
             return y0 + T + ph - (v - lo_v) / (top - lo_v) * ph
@@ -792,7 +817,12 @@ def line_chart(x0: float, y0: float, w: float, h: float, title: str, xs: list[in
     text(x0 + 12, y0 + T + ph / 2, y_label, 11, anchor="middle", fill="#555")
     P[-1] = P[-1].replace("<text ", f'<text transform="rotate(-90 {x0 + 12} {y0 + T + ph / 2:.1f})" ', 1)
     P.append(f'<rect x="{x0 + L}" y="{y0 + T}" width="{pw}" height="{ph}" fill="none" stroke="#bbb"/>')
-    ly = y0 + T + 6
+    if ref:
+        y = fy(ref[0])
+        P.append(f'<line x1="{x0 + L}" y1="{y:.1f}" x2="{x0 + L + pw}" y2="{y:.1f}" stroke="#888" '
+                 'stroke-dasharray="2,3"/>')
+        text(x0 + L + pw - 4, y - 4, ref[1], 10, anchor="end", fill="#666")
+    ly = y0 + T + ph + 48
     for s in series:
         pts = [(fx(n), fy(v)) for n, v in s["points"] if v is not None and (v > 0 or not log_y)]
         dash = ' stroke-dasharray="6,4"' if s.get("dash") else ""
@@ -832,11 +862,11 @@ def scale_svgs(r: dict) -> tuple[str, str]:
         series.append({"label": f"{name}: each standby", "color": SERIES_COLORS[k], "dash": True,
                        "points": pts(k, lambda S: S["standby_requests_per_s"])})
     P = []
-    P += line_chart(20, 10, 760, 420, "API requests per second in the steady state, against N", xs, series,
+    P += line_chart(20, 10, 760, 480, "API requests per second in the steady state, against N", xs, series,
                     True, lambda v: f"{v:g}", "requests/s (log scale)")
-    P.append(f'<text x="20" y="448" font-size="10.5" fill="#777">{html.escape(head)}; '
+    P.append(f'<text x="20" y="505" font-size="10.5" fill="#777">{html.escape(head)}; '
              'kube-apiserver audit log, standbys only (the leader renews on its own).</text>')
-    req = svg_doc(800, 460, P)
+    req = svg_doc(800, 515, P)
     ld = sc["timings"]["lease_duration_s"]
     crash, grace = [], []
     for k, name in IMPLS:
@@ -849,13 +879,13 @@ def scale_svgs(r: dict) -> tuple[str, str]:
         grace.append({"label": f"{name}: max", "color": SERIES_COLORS[k], "dash": True,
                       "points": pts(k, lambda S: S["graceful_handoff_s"]["max"])})
     P = []
-    P += line_chart(20, 10, 560, 380, f"Crash failover (kill -9), last renewal to new acquireTime; "
-                    f"LD = {ld:g} s", xs, crash, False, lambda v: f"{v:g} s", "seconds")
-    P += line_chart(600, 10, 560, 380, "Graceful handoff (SIGTERM to new acquireTime), log scale", xs, grace,
+    P += line_chart(20, 10, 560, 440, "Crash failover (kill -9): last renewal to new acquireTime", xs, crash,
+                    False, lambda v: f"{v:g} s", "seconds", ref=(ld, f"lease duration {ld:g} s"))
+    P += line_chart(600, 10, 560, 440, "Graceful handoff: SIGTERM to new acquireTime", xs, grace,
                     True, lambda v: fs(v), "seconds (log scale)")
-    P.append(f'<text x="20" y="408" font-size="10.5" fill="#777">{html.escape(head)}; '
+    P.append(f'<text x="20" y="465" font-size="10.5" fill="#777">{html.escape(head)}; '
              f'{sc["crash_trials"]} crash and {sc["graceful_trials"]} graceful trials per point.</text>')
-    fo = svg_doc(1180, 420, P)
+    fo = svg_doc(1180, 475, P)
     return req, fo
 
 
