@@ -660,6 +660,13 @@ def fn(v, digits=1) -> str:
     return f"{v:g}" if float(v).is_integer() else f"{v:.{digits}f}"
 
 
+def phase_time(sc: dict) -> str:
+    lp = (sc.get("machine") or {}).get("load_by_phase") or []
+    if not lp:
+        return ""
+    return f", of which {sum(p['seconds'] for p in lp) / 60:.1f} min in its trials and windows"
+
+
 def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
     sc = r.get("scale")
     L = ["## At scale: one Lease, N candidates", ""]
@@ -673,7 +680,7 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
              f"{sc['crash_trials']} crash and {sc['graceful_trials']} graceful trials per implementation "
              f"and N, a {sc['steady_seconds']:.0f} s steady-state window per implementation and N. Run: "
              f"`{sc['command']}`, finished {sc['generated_at']}, the scale part took "
-             f"{sc['duration_s'] / 60:.1f} min. With {sc['crash_trials']} trials, p90 lies between the two "
+             f"{sc['duration_s'] / 60:.1f} min from start to end{phase_time(sc)}. With {sc['crash_trials']} trials, p90 lies between the two "
              "slowest trials: read it as a rough figure.")
     L.append("")
     L.append("| N | | crash failover p50 / p90 / max | graceful handoff p50 / max | requests/s, each standby "
