@@ -681,7 +681,10 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
              f"and N, a {sc['steady_seconds']:.0f} s steady-state window per implementation and N. Run: "
              f"`{sc['command']}`, finished {sc['generated_at']}, the scale part took "
              f"{sc['duration_s'] / 60:.1f} min from start to end{phase_time(sc)}. With {sc['crash_trials']} trials, p90 lies between the two "
-             "slowest trials: read it as a rough figure.")
+             "slowest trials: read it as a rough figure."
+             + ("" if sc.get("complete", True) else
+                f" **The run ended before every N it was asked for: only N = {', '.join(ns)} were "
+                "measured.**"))
     L.append("")
     L.append("| N | | crash failover p50 / p90 / max | graceful handoff p50 / max | requests/s, each standby "
              "| requests/s, all standbys | requests per takeover (crash / graceful) | kube-apiserver CPU s "

@@ -1350,18 +1350,24 @@ def takeover_requests(audit_log: Path, rs: ReplicaSet, trials: list[dict], kind:
 
 
 def scale_part(cp, watcher, work: Path, impls: dict, timings: dict, seed: int, audit_log: Path,
-               args, markers: list, sampler, progress, sets: list) -> dict:
+               args, markers: list, sampler, progress, sets: list, save) -> dict:
     """For each N: both implementations' sets of N replicas (one Lease each) started together;
     crash trials on both at once, then graceful trials alternating; then the client-go set is
     stopped and the k8sensus set (running since the start, its standbys' resyncs spread by the
     trials) gets a steady-state window alone; then the k8sensus set is stopped and the client-go
-    set restarted for its own window, alone."""
+    set restarted for its own window, alone. After each N, `save` gets the section so far
+    (its "ns" the N done, "complete" false until the last), so that a run cut short keeps them."""
     t_start = time.monotonic()
     started_at = dt.datetime.now(dt.timezone.utc)
     names = {(k, n): f"bench-{seed % 100000}-n{n}-{impls[k]['key']}" for k in impls for n in args.scale}
     kubeconfigs = setup_namespaces(cp, work, sorted(names.values()), {v: n for (k, n), v in names.items()})
     log(f"scale: namespaces ready for N = {', '.join(map(str, args.scale))}")
     res = {k: {} for k in impls}
+    done: list[int] = []
+
+    def section(res, done, complete):
+        return scale_section(res, done, complete, started_at=started_at, t_start=t_start,
+                             timings=timings, args=args)
     for n in args.scale:
         t_n = time.monotonic()
         sampler.phase(f"scale N={n}: trials")
@@ -1444,14 +1450,20 @@ def scale_part(cp, watcher, work: Path, impls: dict, timings: dict, seed: int, a
                 f"(all {standby_total:.3f}), takeover {S['takeover_requests']} requests, apiserver "
                 f"{S['apiserver_cpu_s_per_min']:.2f} CPU s/min, RSS {S['rss_mib']:.1f} MiB")
         log(f"scale N={n}: done in {elapsed(time.monotonic() - t_n)}")
+        done.append(n)
+        save(section(res, done, done == list(args.scale)))
+    return section(res, done, True)
+
+
+def scale_section(res, done, complete, *, started_at, t_start, timings, args) -> dict:
     t = timings
     return {
         **res,
-        "command": None,  # filled in by main()
+        "complete": complete,
         "started_at": started_at.isoformat(timespec="seconds"),
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - t_start, 1),
-        "ns": list(args.scale),
+        "ns": list(done),
         "timings": t,
         "crash_trials": args.scale_crash_trials,
         "graceful_trials": args.scale_graceful_trials,
@@ -1846,16 +1858,21 @@ def main() -> int:
                 results[k]["argv"] = Replica(impls[k], "NAMESPACE", 0, Path("KUBECONFIG"), normal).argv()
                 results[k]["api_requests_whole_run"] = totals.get(k, {})
         if args.scale:
-            scale = scale_part(cp, watcher, work, impls, normal, seed, audit_log, args, markers, sampler,
-                               progress, sets)
-            scale["command"] = command
-            scale["seed"] = seed
-            scale["source"] = {**source, "k8sensus_binary_sha256": sha256(rust_bin),
-                               "client_go_ref_binary_sha256": sha256(go_bin),
-                               "kubernetes_version": cp.state.get("kubernetes_version")}
-            scale["machine"] = {"cpus": os.cpu_count(), "load_by_phase": [
-                p for p in sampler.summary() if p["phase"].startswith("scale")]}
-            results["scale"] = scale
+            def save_scale(section):
+                """The scale section with the run's provenance, written at once."""
+                section["command"] = command
+                section["seed"] = seed
+                section["source"] = {**source, "k8sensus_binary_sha256": sha256(rust_bin),
+                                     "client_go_ref_binary_sha256": sha256(go_bin),
+                                     "kubernetes_version": cp.state.get("kubernetes_version")}
+                section["machine"] = {"cpus": os.cpu_count(), "load_by_phase": [
+                    p for p in sampler.summary() if p["phase"].startswith("scale")]}
+                results["scale"] = section
+                Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+                log(f"wrote {args.out} (scale: N = {', '.join(map(str, section['ns']))}"
+                    f"{'' if section['complete'] else ', so far'})")
+            save_scale(scale_part(cp, watcher, work, impls, normal, seed, audit_log, args, markers,
+                                  sampler, progress, sets, save_scale))
         out = Path(args.out)
         out.write_text(json.dumps(results, indent=1) + "\n")
         log(f"wrote {out}")
