@@ -163,7 +163,7 @@ def readme_block(r: dict) -> str:
         top = ns[-1]
         a, b = sc["k8sensus"][top], sc["client_go"][top]
         L += ["",
-              f"With N = {top} candidates on one Lease (`make bench-scale`, {sc['crash_trials']} crash and "
+              f"With N = {top} candidates on one Lease (`{sc['command']}`, {sc['crash_trials']} crash and "
               f"{sc['graceful_trials']} graceful trials; BENCHMARKS.md has N = {', '.join(ns)}), k8sensus "
               f"vs client-go: crash failover p90 {fs(a['crash_failover_s']['p90'])} vs "
               f"{fs(b['crash_failover_s']['p90'])}; graceful handoff p50 {fs(a['graceful_handoff_s']['p50'])} "
