@@ -646,6 +646,7 @@ def svg(r: dict) -> str:
 # At scale: tables and the two pictures
 # ---------------------------------------------------------------------------
 
+SCALE_DEFAULT = ("3", "10", "30", "100")  # bench/run.py's SCALE_NS
 SCALE_SVGS = ("scale-requests.svg", "scale-failover.svg")
 SERIES_COLORS = {"k8sensus": "#3b6fb6", "client_go": "#d6453d"}
 
@@ -675,6 +676,7 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
               "`python3 bench/run.py --scale-only`) measures it and keeps the rest of the file.", ""]
         return L
     ns, t = scale_ns(sc), sc["timings"]
+    missing = [n for n in SCALE_DEFAULT if n not in ns]
     ld = t["lease_duration_s"]
     L.append(f"One Lease per implementation with N candidates, N ∈ {{{', '.join(ns)}}}, {dur(t)}, "
              f"{sc['crash_trials']} crash and {sc['graceful_trials']} graceful trials per implementation "
@@ -684,7 +686,10 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
              "slowest trials: read it as a rough figure."
              + ("" if sc.get("complete", True) else
                 f" **The run ended before every N it was asked for: only N = {', '.join(ns)} were "
-                "measured.**"))
+                "measured.**")
+             + ("" if not missing else
+                f" **N = {', '.join(missing)} not measured yet** (`make bench-scale` runs all of "
+                f"{', '.join(SCALE_DEFAULT)})."))
     L.append("")
     L.append("| N | | crash failover p50 / p90 / max | graceful handoff p50 / max | requests/s, each standby "
              "| requests/s, all standbys | requests per takeover (crash / graceful) | kube-apiserver CPU s "
