@@ -88,6 +88,10 @@ clean: ## [build and run] remove build output (the control plane cache outside t
 bench: ## [measure] failover time, API load, memory and size, k8sensus side by side with client-go (writes bench/results.json and BENCHMARKS.md)
 	python3 bench/run.py
 
+.PHONY: bench-scale
+bench-scale: ## only the scale part of `make bench` (one Lease, N = 3, 10, 30, 100 candidates); keeps the rest of bench/results.json
+	python3 bench/run.py --scale-only
+
 # `chaos` is also the name of a directory: without .PHONY, make would call it up to date.
 .PHONY: chaos
 chaos: control-plane-bin ## [measure] fault injection: 20 randomized trials of each fault, checked for overlapping leaders (writes chaos/results.json and CHAOS.md)

@@ -156,8 +156,23 @@ def readme_block(r: dict) -> str:
           "Lease every 2 to 4.4 s, so it sees the last renewal late and the expiry late, each by up to "
           "one of those intervals. A standby sends nothing while the leader is healthy "
           "except one GET and one new watch per resync (every 120 to 180 s); the steady state was "
-          f"measured over {k8['api_load']['window_s']:.0f} s.",
-          README_END]
+          f"measured over {k8['api_load']['window_s']:.0f} s."]
+    sc = r.get("scale")
+    ns = scale_ns(sc) if sc else []
+    if ns:
+        top = ns[-1]
+        a, b = sc["k8sensus"][top], sc["client_go"][top]
+        L += ["",
+              f"With N = {top} candidates on one Lease (`{sc['command']}`, {sc['crash_trials']} crash and "
+              f"{sc['graceful_trials']} graceful trials; BENCHMARKS.md has N = {', '.join(ns)}), k8sensus "
+              f"vs client-go: crash failover p90 {fs(a['crash_failover_s']['p90'])} vs "
+              f"{fs(b['crash_failover_s']['p90'])}; graceful handoff p50 {fs(a['graceful_handoff_s']['p50'])} "
+              f"vs {fs(b['graceful_handoff_s']['p50'])}; all standbys together "
+              f"{fr(a['all_standbys_requests_per_s'])} vs {fr(b['all_standbys_requests_per_s'])} requests/s; "
+              f"{fn(a['takeover_requests'])} vs {fn(b['takeover_requests'])} requests per crash takeover; "
+              f"kube-apiserver {fr(a['apiserver_cpu_s_per_min'], 2)} vs {fr(b['apiserver_cpu_s_per_min'], 2)} "
+              "CPU seconds per minute."]
+    L.append(README_END)
     return "\n".join(L)
 
 
@@ -413,6 +428,7 @@ def markdown(r: dict, svg_rel: str) -> str:
             a(f"| {ph['phase']} | {ph['seconds']:.0f} s | {ph['cpu_busy_mean'] * 100:.0f} % | "
               f"{ph['cpu_busy_max'] * 100:.0f} % | {ph['load1_max']:g} |")
         a("")
+    L += scale_markdown(r, tuple(str(Path(svg_rel).parent / n) for n in SCALE_SVGS))
     a("## How the numbers were measured")
     a("")
     for k, v in r["method"].items():
@@ -421,7 +437,8 @@ def markdown(r: dict, svg_rel: str) -> str:
     a("## Reproduce")
     a("")
     a("```sh")
-    a("make bench            # = python3 bench/run.py; writes bench/results.json, BENCHMARKS.md, bench/timeline.svg")
+    a("make bench            # = python3 bench/run.py; writes bench/results.json, BENCHMARKS.md, bench/*.svg")
+    a("make bench-scale      # = python3 bench/run.py --scale-only: the scale part alone, the rest kept")
     a("python3 bench/render.py   # re-render from bench/results.json only")
     a("```")
     a("")
@@ -625,6 +642,268 @@ def svg(r: dict) -> str:
     return head + "\n".join(parts) + "</svg>\n"
 
 
+# ---------------------------------------------------------------------------
+# At scale: tables and the two pictures
+# ---------------------------------------------------------------------------
+
+SCALE_DEFAULT = ("3", "10", "30", "100")  # bench/run.py's SCALE_NS
+SCALE_SVGS = ("scale-requests.svg", "scale-failover.svg")
+SERIES_COLORS = {"k8sensus": "#3b6fb6", "client_go": "#d6453d"}
+
+
+def scale_ns(sc: dict) -> list[str]:
+    return [str(n) for n in sc.get("ns", []) if all(str(n) in sc.get(k, {}) for k, _ in IMPLS)]
+
+
+def fn(v, digits=1) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:g}" if float(v).is_integer() else f"{v:.{digits}f}"
+
+
+def phase_time(sc: dict) -> str:
+    lp = (sc.get("machine") or {}).get("load_by_phase") or []
+    if not lp:
+        return ""
+    return f", of which {sum(p['seconds'] for p in lp) / 60:.1f} min in its trials and windows"
+
+
+def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
+    sc = r.get("scale")
+    L = ["## At scale: one Lease, N candidates", ""]
+    if not sc or not scale_ns(sc):
+        L += ["Not measured yet: `bench/results.json` has no `scale` section. `make bench-scale` (or "
+              "`python3 bench/run.py --scale-only`) measures it and keeps the rest of the file.", ""]
+        return L
+    ns, t = scale_ns(sc), sc["timings"]
+    missing = [n for n in SCALE_DEFAULT if n not in ns]
+    ld = t["lease_duration_s"]
+    L.append(f"One Lease per implementation with N candidates, N ∈ {{{', '.join(ns)}}}, {dur(t)}, "
+             f"{sc['crash_trials']} crash and {sc['graceful_trials']} graceful trials per implementation "
+             f"and N, a {sc['steady_seconds']:.0f} s steady-state window per implementation and N. Run: "
+             f"`{sc['command']}`, finished {sc['generated_at']}, the scale part took "
+             f"{sc['duration_s'] / 60:.1f} min from start to end{phase_time(sc)}. With {sc['crash_trials']} trials, p90 lies between the two "
+             "slowest trials: read it as a rough figure."
+             + ("" if sc.get("complete", True) else
+                f" **The run ended before every N it was asked for: only N = {', '.join(ns)} were "
+                "measured.**")
+             + ("" if not missing else
+                f" **N = {', '.join(missing)} not measured yet** (`make bench-scale` runs all of "
+                f"{', '.join(SCALE_DEFAULT)})."))
+    L.append("")
+    L.append("| N | | crash failover p50 / p90 / max | graceful handoff p50 / max | requests/s, each standby "
+             "| requests/s, all standbys | requests per takeover (crash / graceful) | kube-apiserver CPU s "
+             "per min | RSS per replica |")
+    L.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for n in ns:
+        for k, name in IMPLS:
+            S = sc[k][n]
+            c, g = S["crash_failover_s"], S["graceful_handoff_s"]
+            fail = c.get("failed_trials", 0) + g.get("failed_trials", 0)
+            L.append(f"| {n} | {name}{f' ({fail} failed trials)' if fail else ''} | {fs(c['p50'])} / "
+                     f"**{fs(c['p90'])}** / {fs(c['max'])} | **{fs(g['p50'])}** / {fs(g['max'])} | "
+                     f"{fr(S['standby_requests_per_s'], 4)} | {fr(S['all_standbys_requests_per_s'])} | "
+                     f"{fn(S['takeover_requests'])} / {fn(S['takeover_requests_graceful'])} | "
+                     f"{fr(S['apiserver_cpu_s_per_min'], 2)} | {fm(S['rss_mib'])} MiB |")
+    L.append("")
+    top = ns[-1]
+    S = sc["k8sensus"][top]
+    nn = int(top)
+    rows = [
+        (f"Crash failover p90 within the lease duration + 0.25 s", f"≤ {ld + 0.25:g} s",
+         S["crash_failover_s"]["p90"], lambda v: v <= ld + 0.25, fs),
+        ("Graceful handoff p50", "< 100 ms", S["graceful_handoff_s"]["p50"], lambda v: v < 0.1, fs),
+        ("API requests per second, each standby", "≤ 0.02", S["standby_requests_per_s"],
+         lambda v: v <= 0.02, lambda v: fr(v, 4)),
+        ("API requests caused by one takeover (crash, median)", f"≤ N + 5 = {nn + 5}", S["takeover_requests"],
+         lambda v: v <= nn + 5, fn),
+    ]
+    L.append(f"Targets for k8sensus at N = {top}" + ("" if top == "100" else " (the largest N measured; "
+                                                     "the targets are set for N = 100)") + ":")
+    L.append("")
+    L.append("| target | threshold | k8sensus | client-go | |")
+    L.append("| --- | --- | ---: | ---: | --- |")
+    cgS = sc["client_go"][top]
+    cg_vals = [cgS["crash_failover_s"]["p90"], cgS["graceful_handoff_s"]["p50"],
+               cgS["standby_requests_per_s"], cgS["takeover_requests"]]
+    for (name, thr, v, ok, f), cv in zip(rows, cg_vals):
+        L.append(f"| {name} | {thr} | {f(v)} | {f(cv)} | {met(None if v is None else ok(v))} |")
+    L.append("")
+    # What one takeover's requests were, for the largest N.
+    for k, name in IMPLS:
+        tk = sc[k][top]["raw"].get("takeovers_crash") or []
+        if not tk:
+            continue
+        tot = {}
+        for x in tk:
+            for q, c in x["by_request"].items():
+                tot[q] = tot.get(q, 0) + c
+        parts = ", ".join(f"{q}: {c / len(tk):g}" for q, c in sorted(tot.items(), key=lambda kv: -kv[1]))
+        L.append(f"- {name}, N = {top}: one crash takeover, mean over {len(tk)} trials, by resource, verb "
+                 f"and response code: {parts}.")
+    L.append("")
+    L.append(f"![API requests per second against N, log scale]({svg_rels[0]})")
+    L.append("")
+    L.append(f"![Crash failover and graceful handoff against N]({svg_rels[1]})")
+    L.append("")
+    L.append("How it was measured:")
+    L.append("")
+    for k, v in sc["method"].items():
+        L.append(f"- `{k}`: {v}.")
+    L.append("")
+    L.append("Caveats at scale:")
+    L.append("")
+    L.append(f"- Each steady-state window lasts {sc['steady_seconds']:.0f} s. A k8sensus standby sends one GET "
+             "and opens one watch per resync (every 120 to 180 s), so in a window that short its rate is a "
+             "sample that depends on where the resyncs fall; with few standbys (N = 3: two) it rests on a "
+             "handful of requests. The 3-replica figures above use a longer window.")
+    L.append("- kube-apiserver CPU includes its own work with no client at all (controllers, the driver's "
+             "watch, writing the audit log); the smallest N shows roughly that floor. etcd's CPU is not "
+             "counted.")
+    L.append("- All N replicas of a set, kube-apiserver, etcd and the driver share the machine "
+             f"({(r.get('machine') or {}).get('cpus') or (sc.get('machine') or {}).get('cpus')} CPUs); "
+             "during the trials both implementations' sets run. Machine load per phase:")
+    L.append("")
+    lp = (sc.get("machine") or {}).get("load_by_phase") or []
+    if lp:
+        L.append("| phase | seconds | CPU busy, mean | CPU busy, max | load1, max |")
+        L.append("| --- | ---: | ---: | ---: | ---: |")
+        for ph in lp:
+            L.append(f"| {ph['phase']} | {ph['seconds']:.0f} s | {ph['cpu_busy_mean'] * 100:.0f} % | "
+                     f"{ph['cpu_busy_max'] * 100:.0f} % | {ph['load1_max']:g} |")
+        L.append("")
+    return L
+
+
+def line_chart(x0: float, y0: float, w: float, h: float, title: str, xs: list[int], series: list[dict],
+               log_y: bool, y_fmt, y_label: str, ref: tuple | None = None) -> list[str]:
+    """A chart at (x0, y0) of size w×h: x is N on a log axis; series are
+    {label, color, dash, points: [(n, value or None)]}. On a log y axis, zeros and None are
+    not drawn (and say so in the label). The legend goes under the plot; `ref` is an optional
+    (value, label) drawn as a grey horizontal line."""
+    P = []
+
+    def text(x, y, s, size=11, anchor="start", fill="#222", weight="normal"):
+        P.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
+                 f'font-weight="{weight}" fill="{fill}">{html.escape(s)}</text>')
+    L, R, T, B = 70, 10, 30, 48 + 15 * len(series)
+    pw, ph = w - L - R, h - T - B
+    text(x0, y0 + 14, title, 14, weight="bold")
+    vals = [v for s in series for _, v in s["points"] if v is not None and (v > 0 or not log_y)]
+    if ref and vals:
+        vals.append(ref[0])
+    if not vals:
+        text(x0 + L, y0 + T + 20, "no data", 12, fill="#777")
+        return P
+    lo, hi = min(vals), max(vals)
+    if log_y:
+        lo_e, hi_e = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        if hi_e == lo_e:
+            hi_e += 1
+        ticks = [10.0 ** e for e in range(lo_e, hi_e + 1)]
+
+        def fy(v):
+            return y0 + T + ph - (math.log10(v) - lo_e) / (hi_e - lo_e) * ph
+    else:
+        # Not from 0: a failover of 15.0 s and one of 15.3 s must look different.
+        step = nice_step(hi - lo, 6) if hi > lo else 0.1
+        lo_v = math.floor(lo / step) * step
+        top = math.ceil(hi / step) * step
+        if top <= lo_v:
+            top = lo_v + step
+        ticks = [lo_v + i * step for i in range(int(round((top - lo_v) / step)) + 1)]
+
+        def fy(v):
+            return y0 + T + ph - (v - lo_v) / (top - lo_v) * ph
+    lx0, lx1 = math.log10(min(xs)), math.log10(max(xs))
+
+    def fx(n):
+        return x0 + L + (0.5 if lx1 == lx0 else (math.log10(n) - lx0) / (lx1 - lx0)) * pw
+    for tv in ticks:
+        y = fy(tv)
+        P.append(f'<line x1="{x0 + L}" y1="{y:.1f}" x2="{x0 + L + pw}" y2="{y:.1f}" stroke="#e4e4e4"/>')
+        text(x0 + L - 6, y + 4, y_fmt(tv), 10, anchor="end", fill="#777")
+    for n in xs:
+        x = fx(n)
+        P.append(f'<line x1="{x:.1f}" y1="{y0 + T}" x2="{x:.1f}" y2="{y0 + T + ph}" stroke="#eee"/>')
+        text(x, y0 + T + ph + 15, str(n), 10, anchor="middle", fill="#777")
+    text(x0 + L + pw / 2, y0 + T + ph + 32, "N (candidates on one Lease), log scale", 11, anchor="middle",
+         fill="#555")
+    text(x0 + 12, y0 + T + ph / 2, y_label, 11, anchor="middle", fill="#555")
+    P[-1] = P[-1].replace("<text ", f'<text transform="rotate(-90 {x0 + 12} {y0 + T + ph / 2:.1f})" ', 1)
+    P.append(f'<rect x="{x0 + L}" y="{y0 + T}" width="{pw}" height="{ph}" fill="none" stroke="#bbb"/>')
+    if ref:
+        y = fy(ref[0])
+        P.append(f'<line x1="{x0 + L}" y1="{y:.1f}" x2="{x0 + L + pw}" y2="{y:.1f}" stroke="#888" '
+                 'stroke-dasharray="2,3"/>')
+        text(x0 + L + pw - 4, y - 4, ref[1], 10, anchor="end", fill="#666")
+    ly = y0 + T + ph + 48
+    for s in series:
+        pts = [(fx(n), fy(v)) for n, v in s["points"] if v is not None and (v > 0 or not log_y)]
+        dash = ' stroke-dasharray="6,4"' if s.get("dash") else ""
+        if len(pts) > 1:
+            P.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}" fill="none" '
+                     f'stroke="{s["color"]}" stroke-width="2"{dash}/>')
+        for x, y in pts:
+            P.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{s["color"]}"/>')
+        missing = [n for n, v in s["points"] if v is None or (log_y and v <= 0)]
+        label = s["label"] + (f" (not drawn at N = {', '.join(map(str, missing))}: "
+                              f"{'0' if log_y else 'n/a'})" if missing else "")
+        P.append(f'<line x1="{x0 + L + 10}" y1="{ly:.1f}" x2="{x0 + L + 34}" y2="{ly:.1f}" '
+                 f'stroke="{s["color"]}" stroke-width="2"{dash}/>')
+        text(x0 + L + 40, ly + 4, label, 10.5)
+        ly += 15
+    return P
+
+
+def svg_doc(W: int, H: int, parts: list[str]) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+            'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">'
+            f'<rect width="{W}" height="{H}" fill="#fff"/>' + "\n".join(parts) + "</svg>\n")
+
+
+def scale_svgs(r: dict) -> tuple[str, str]:
+    sc = r["scale"]
+    ns = scale_ns(sc)
+    xs = [int(n) for n in ns]
+    head = f"From bench/results.json ({sc['generated_at']}, {dur(sc['timings'])})"
+
+    def pts(k, f):
+        return [(int(n), f(sc[k][n])) for n in ns]
+    series = []
+    for k, name in IMPLS:
+        series.append({"label": f"{name}: all standbys together", "color": SERIES_COLORS[k],
+                       "points": pts(k, lambda S: S["all_standbys_requests_per_s"])})
+        series.append({"label": f"{name}: each standby", "color": SERIES_COLORS[k], "dash": True,
+                       "points": pts(k, lambda S: S["standby_requests_per_s"])})
+    P = []
+    P += line_chart(20, 10, 760, 480, "API requests per second in the steady state, against N", xs, series,
+                    True, lambda v: f"{v:g}", "requests/s (log scale)")
+    P.append(f'<text x="20" y="505" font-size="10.5" fill="#777">{html.escape(head)}; '
+             'kube-apiserver audit log, standbys only (the leader renews on its own).</text>')
+    req = svg_doc(800, 515, P)
+    ld = sc["timings"]["lease_duration_s"]
+    crash, grace = [], []
+    for k, name in IMPLS:
+        crash.append({"label": f"{name}: p90", "color": SERIES_COLORS[k],
+                      "points": pts(k, lambda S: S["crash_failover_s"]["p90"])})
+        crash.append({"label": f"{name}: max", "color": SERIES_COLORS[k], "dash": True,
+                      "points": pts(k, lambda S: S["crash_failover_s"]["max"])})
+        grace.append({"label": f"{name}: p50", "color": SERIES_COLORS[k],
+                      "points": pts(k, lambda S: S["graceful_handoff_s"]["p50"])})
+        grace.append({"label": f"{name}: max", "color": SERIES_COLORS[k], "dash": True,
+                      "points": pts(k, lambda S: S["graceful_handoff_s"]["max"])})
+    P = []
+    P += line_chart(20, 10, 560, 440, "Crash failover (kill -9): last renewal to new acquireTime", xs, crash,
+                    False, lambda v: f"{v:g} s", "seconds", ref=(ld, f"lease duration {ld:g} s"))
+    P += line_chart(600, 10, 560, 440, "Graceful handoff: SIGTERM to new acquireTime", xs, grace,
+                    True, lambda v: fs(v), "seconds (log scale)")
+    P.append(f'<text x="20" y="465" font-size="10.5" fill="#777">{html.escape(head)}; '
+             f'{sc["crash_trials"]} crash and {sc["graceful_trials"]} graceful trials per point.</text>')
+    fo = svg_doc(1180, 475, P)
+    return req, fo
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", default=str(REPO / "bench" / "results.json"))
@@ -644,6 +923,9 @@ def main() -> int:
         rel = svg_path
     want = {svg_path: svg(r), md_path: markdown(r, str(rel)) + "\n",
             readme_path: with_readme_block(readme_path.read_text(), readme_block(r))}
+    if r.get("scale") and scale_ns(r["scale"]):
+        for name, text in zip(SCALE_SVGS, scale_svgs(r)):
+            want[svg_path.parent / name] = text
     if args.check:
         stale = [str(p.relative_to(REPO) if p.is_relative_to(REPO) else p) for p, text in want.items()
                  if not p.exists() or p.read_text() != text]

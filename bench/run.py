@@ -3,8 +3,8 @@
 
     python3 bench/run.py            (or `make bench`)
 
-What it does, unattended, in about 9 minutes on a 2-core machine once both
-electors and the control plane are built:
+What it does, unattended (in about 9 minutes on a 2-core machine once both
+electors and the control plane are built, plus the scale part):
 
 1. builds both electors if needed: `make build` (target/release/k8sensus) and
    bench/client-go-ref (client-go's tools/leaderelection with a LeaseLock), the
@@ -24,8 +24,15 @@ electors and the control plane are built:
    an empty namespace; with 15s/10s/2s timings and, if asked for
    (--short-crash-trials, --short-graceful-trials), labelled apart, with
    4s/3s/0.5s;
-5. writes bench/results.json and runs bench/render.py (BENCHMARKS.md and
-   bench/timeline.svg).
+5. at scale (--scale, default N = 3, 10, 30, 100; skipped with --no-scale, run
+   alone with --scale-only or `make bench-scale`): for each N, one set of N
+   replicas per implementation on one Lease each; crash trials on both at once,
+   graceful trials alternating, then a steady-state window on each set alone
+   (requests per standby, kube-apiserver CPU seconds from its own /metrics,
+   RSS), and the requests each takeover caused, from the audit log; about 30
+   minutes with the defaults;
+6. writes bench/results.json (--scale-only: only its "scale" section, every other
+   key kept) and runs bench/render.py (BENCHMARKS.md, bench/*.svg).
 
 Only the standard library. Every process it starts is tied to it with
 PR_SET_PDEATHSIG (they are all started from the main thread, since the signal
@@ -330,6 +337,22 @@ class ControlPlane:
         finally:
             conn.close()
 
+    def cpu_seconds(self) -> float:
+        """kube-apiserver's own process_cpu_seconds_total, from its /metrics."""
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=30)
+        try:
+            conn.request("GET", "/metrics")
+            r = conn.getresponse()
+            text = r.read().decode(errors="replace")
+        finally:
+            conn.close()
+        if r.status != 200:
+            raise BenchError(f"GET /metrics: {r.status} {text[:200]}")
+        for line in text.splitlines():
+            if line.startswith("process_cpu_seconds_total "):
+                return float(line.split()[1])
+        raise BenchError("kube-apiserver's /metrics has no process_cpu_seconds_total")
+
     def kubectl_run(self, args, input=None) -> str:
         return run_cmd([self.kubectl, f"--kubeconfig={self.kubeconfig}", *args], input=input)
 
@@ -514,10 +537,12 @@ class LoadSampler(threading.Thread):
 # Namespaces, ServiceAccounts, kubeconfigs
 # ---------------------------------------------------------------------------
 
-def setup_namespaces(cp: ControlPlane, work: Path, namespaces: list[str]) -> dict:
+def setup_namespaces(cp: ControlPlane, work: Path, namespaces: list[str],
+                     replicas: dict[str, int] | None = None) -> dict:
     """rbac.yaml in each namespace (written into each object's metadata: the file names
-    none), plus one ServiceAccount per replica bound to the same Role; returns
-    {(ns, slot): kubeconfig path}."""
+    none), plus one ServiceAccount per replica bound to the same Role (`replicas` gives a
+    namespace's count, REPLICAS if absent); returns {(ns, slot): kubeconfig path}."""
+    count = (replicas or {}).get
     rbac = (REPO / "rbac.yaml").read_text()
     docs = []
     for ns in namespaces:
@@ -526,11 +551,11 @@ def setup_namespaces(cp: ControlPlane, work: Path, namespaces: list[str]) -> dic
     docs = []
     for ns in namespaces:
         docs.append(rbac.replace("\nmetadata:\n", f"\nmetadata:\n  namespace: {ns}\n"))
-        for i in range(REPLICAS):
+        for i in range(count(ns, REPLICAS)):
             docs.append(f"---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n"
                         f"  name: replica-{i}\n  namespace: {ns}\n")
         subjects = "".join(f"  - kind: ServiceAccount\n    name: replica-{i}\n    namespace: {ns}\n"
-                           for i in range(REPLICAS))
+                           for i in range(count(ns, REPLICAS)))
         docs.append("---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n"
                     f"  name: bench-replicas\n  namespace: {ns}\nroleRef:\n"
                     "  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n"
@@ -539,7 +564,7 @@ def setup_namespaces(cp: ControlPlane, work: Path, namespaces: list[str]) -> dic
     kubeconfigs = {}
     (work / "kubeconfigs").mkdir(exist_ok=True)
     for ns in namespaces:
-        for i in range(REPLICAS):
+        for i in range(count(ns, REPLICAS)):
             status, body = cp.request(
                 "POST", f"/api/v1/namespaces/{ns}/serviceaccounts/replica-{i}/token",
                 {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
@@ -635,9 +660,10 @@ class Replica:
 
 
 class ReplicaSet:
-    def __init__(self, impl, ns, kubeconfigs, timings, watcher: LeaseWatcher, markers: list):
+    def __init__(self, impl, ns, kubeconfigs, timings, watcher: LeaseWatcher, markers: list,
+                 n: int = REPLICAS):
         self.impl, self.ns, self.timings, self.watcher, self.markers = impl, ns, timings, watcher, markers
-        self.replicas = [Replica(impl, ns, i, kubeconfigs[(ns, i)], timings) for i in range(REPLICAS)]
+        self.replicas = [Replica(impl, ns, i, kubeconfigs[(ns, i)], timings) for i in range(n)]
         self.by_id = {r.identity: r for r in self.replicas}
 
     def mark(self, kind: str, replica: str, t: float, **kw) -> None:
@@ -651,9 +677,21 @@ class ReplicaSet:
     def restart(self, r: Replica, phase: str, trial: int) -> None:
         self.mark("restart", r.identity, r.start(), phase=phase, trial=trial)
 
-    def stop_all(self) -> None:
+    def stop_all(self, grace: float = 10.0) -> None:
+        """SIGTERM to every replica at once, then wait for each (kill -9 past `grace`)."""
         for r in self.replicas:
-            r.stop()
+            if r.alive():
+                r.proc.send_signal(signal.SIGTERM)
+        end = time.monotonic() + grace
+        for r in self.replicas:
+            if r.proc is None or r.proc.returncode is not None:
+                continue
+            try:
+                r.proc.wait(timeout=max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                r.proc.kill()
+                r.proc.wait()
+            r.reap("stop")
 
     def steady(self, settle: float):
         """The latest Lease event if: every replica is running and has been for
@@ -1253,6 +1291,215 @@ def timeline(events: list[dict], markers: list[dict], trials: list[dict], kind: 
 
 
 # ---------------------------------------------------------------------------
+# At scale: one Lease, N candidates
+# ---------------------------------------------------------------------------
+
+SCALE_NS = (3, 10, 30, 100)
+
+
+def g_scale_window(rs: ReplicaSet, cp: ControlPlane, seconds: float, settle: float, out: dict):
+    """A steady-state window on `rs` alone: kube-apiserver's own CPU seconds over it (from
+    /metrics) and every replica's memory at its end. Nothing else runs on the control plane
+    meanwhile but the driver's watch."""
+    yield from g_wait_leaders([rs], 180)
+    yield from g_sleep(settle)
+    cpu0, t0 = cp.cpu_seconds(), time.time()
+    log(f"scale: steady window on {rs.ns} ({len(rs.replicas)} replicas) for {seconds:.0f} s, alone")
+    yield from g_sleep(seconds)
+    cpu1, t1 = cp.cpu_seconds(), time.time()
+    if not all(r.alive() for r in rs.replicas):
+        raise BenchError(f"a replica of {rs.ns} exited during the steady-state window; see {LOG_DIR}")
+    out.update(t0=t0, t1=t1, cpu_s=cpu1 - cpu0, memory=memory([rs])[rs.impl["key"]])
+
+
+def takeover_requests(audit_log: Path, rs: ReplicaSet, trials: list[dict], kind: str) -> list[dict]:
+    """For each good trial, every request (any resource) by the set's replicas but the old
+    leader's slot, received from the moment the takeover could begin (crash: the old
+    holder's last renewal + the lease duration; graceful: SIGTERM) to one retry period
+    after the new holder's acquireTime. The old leader's slot is left out: its process is
+    dead or exiting, and the restarted one's start-up requests are not the takeover's. The new
+    holder's requests count up to half a retry period after its acquireTime: the winning write
+    and what comes with it, not its first renewal."""
+    t = rs.timings
+    good = [x for x in trials if x.get("ok")]
+    if not good:
+        return []
+
+    def span(x):
+        start = x["last_renew_t"] + t["lease_duration_s"] if kind == "crash" else x["sigterm_t"]
+        return start, x["acquire_t"] + t["retry_period_s"]
+    spans = [span(x) for x in good]
+    seen = audit_counts(audit_log, min(a for a, _ in spans), max(b for _, b in spans), leases_only=False)
+    out = []
+    for x, (a, b) in zip(good, spans):
+        skip = f"system:serviceaccount:{rs.ns}:replica-{rs.by_id[x['old']].slot}"
+        winner = f"system:serviceaccount:{rs.ns}:replica-{rs.by_id[x['new']].slot}"
+        by = {}
+        for user, reqs in seen.items():
+            if not user.startswith(f"system:serviceaccount:{rs.ns}:") or user == skip:
+                continue
+            # The new holder's renewals, one retry period on, are the leader's steady work.
+            end = x["acquire_t"] + t["retry_period_s"] / 2 if user == winner else b
+            for q in reqs.values():
+                if a <= q["t"] <= end:
+                    k = f"{q['resource']} {q['verb']} {q['code']}"
+                    by[k] = by.get(k, 0) + 1
+        out.append({"trial": x["trial"], "from_t": a, "to_t": b, "requests": sum(by.values()),
+                    "by_request": dict(sorted(by.items()))})
+    return out
+
+
+def scale_part(cp, watcher, work: Path, impls: dict, timings: dict, seed: int, audit_log: Path,
+               args, markers: list, sampler, progress, sets: list, save) -> dict:
+    """For each N: both implementations' sets of N replicas (one Lease each) started together;
+    crash trials on both at once, then graceful trials alternating; then the client-go set is
+    stopped and the k8sensus set (running since the start, its standbys' resyncs spread by the
+    trials) gets a steady-state window alone; then the k8sensus set is stopped and the client-go
+    set restarted for its own window, alone. After each N, `save` gets the section so far
+    (its "ns" the N done, "complete" false until the last), so that a run cut short keeps them."""
+    t_start = time.monotonic()
+    started_at = dt.datetime.now(dt.timezone.utc)
+    names = {(k, n): f"bench-{seed % 100000}-n{n}-{impls[k]['key']}" for k in impls for n in args.scale}
+    kubeconfigs = setup_namespaces(cp, work, sorted(names.values()), {v: n for (k, n), v in names.items()})
+    log(f"scale: namespaces ready for N = {', '.join(map(str, args.scale))}")
+    res = {k: {} for k in impls}
+    done: list[int] = []
+
+    def section(res, done, complete):
+        return scale_section(res, done, complete, started_at=started_at, t_start=t_start,
+                             timings=timings, args=args)
+    for n in args.scale:
+        t_n = time.monotonic()
+        sampler.phase(f"scale N={n}: trials")
+        rsets = {k: ReplicaSet(impls[k], names[(k, n)], kubeconfigs, timings, watcher, markers, n)
+                 for k in impls}
+        sets += rsets.values()
+        for rs in rsets.values():
+            rs.start_all()
+        log(f"scale N={n}: started {n} replicas of each on one Lease each; waiting for leaders")
+        drive(g_wait_leaders(list(rsets.values()), 180))
+        crash = {impls[k]["key"]: [] for k in impls}
+        graceful = {impls[k]["key"]: [] for k in impls}
+        log(f"scale N={n}: crash failover, {args.scale_crash_trials} trials each, both at once")
+        run_all(*[g_crash_trials(rs, range(args.scale_crash_trials), f"N={n} crash",
+                                 crash[rs.impl["key"]], progress) for rs in rsets.values()])
+        log(f"scale N={n}: graceful handoff, {args.scale_graceful_trials} trials each, alternating")
+        drive(g_graceful_alternating(list(rsets.values()), args.scale_graceful_trials, f"N={n} graceful",
+                                     graceful, progress))
+        windows = {}
+        order = sorted(impls, key=lambda k: k != "k8sensus")  # k8sensus first: its set has run longest
+        for k in impls:
+            if k != order[0]:
+                rsets[k].stop_all()
+        for i, k in enumerate(order):
+            rs = rsets[k]
+            if i > 0:
+                for r in rs.replicas:
+                    rs.mark("start", r.identity, r.start())
+            sampler.phase(f"scale N={n}: steady window {impls[k]['key']}")
+            windows[k] = {}
+            drive(g_scale_window(rs, cp, args.scale_steady_seconds, 15.0, windows[k]))
+            rs.stop_all()
+        sampler.phase("")
+        for k in impls:
+            key, rs, w = impls[k]["key"], rsets[k], windows[k]
+            load = steady_state([rs], audit_log, w["t0"], w["t1"])[key]
+            window = w["t1"] - w["t0"]
+            standby_total = load["standby_requests_per_s"] * load["role_seconds"]["standby"] / window
+            tk_crash = takeover_requests(audit_log, rs, crash[key], "crash")
+            tk_grace = takeover_requests(audit_log, rs, graceful[key], "graceful")
+            counts = [x["requests"] for x in tk_crash]
+            counts_g = [x["requests"] for x in tk_grace]
+
+            def ok_values(trials, f):
+                return [x[f] for x in trials if x.get("ok") and x.get(f) is not None]
+            rss = [p["rss_mib"] for p in w["memory"]["per_replica"].values() if p["rss_mib"] is not None]
+            res[k][str(n)] = {
+                "replicas": n,
+                "crash_failover_s": summary(ok_values(crash[key], "failover_s"),
+                                            sum(1 for x in crash[key] if not x.get("ok"))),
+                "crash_failover_seen_s": summary(ok_values(crash[key], "failover_seen_s")),
+                "graceful_handoff_s": summary(ok_values(graceful[key], "handoff_s"),
+                                              sum(1 for x in graceful[key] if not x.get("ok"))),
+                "graceful_handoff_seen_s": summary(ok_values(graceful[key], "handoff_seen_s")),
+                "standby_requests_per_s": load["standby_requests_per_s"],
+                "standby_requests_per_s_max": load["standby_requests_per_s_max"],
+                "all_standbys_requests_per_s": standby_total,
+                "leader_requests_per_s": load["leader_requests_per_s"],
+                "takeover_requests": statistics.median(counts) if counts else None,
+                "takeover_requests_max": max(counts) if counts else None,
+                "takeover_requests_graceful": statistics.median(counts_g) if counts_g else None,
+                "takeover_requests_graceful_max": max(counts_g) if counts_g else None,
+                "apiserver_cpu_s_per_min": w["cpu_s"] / window * 60,
+                "apiserver_cpu_s": w["cpu_s"],
+                "window_s": window,
+                "transitions_in_window": load["transitions_in_window"],
+                "rss_mib": statistics.mean(rss) if rss else None,
+                "rss_mib_max": max(rss) if rss else None,
+                "raw": {"crash": crash[key], "graceful": graceful[key], "takeovers_crash": tk_crash,
+                        "takeovers_graceful": tk_grace,
+                        "window": {"t0": w["t0"], "t1": w["t1"]},
+                        "requests_by_replica": {r: {"role": p["role"], "requests": p["requests"],
+                                                    "by_verb": p["by_verb"]}
+                                                for r, p in load["per_replica"].items()},
+                        "rss_per_replica": {r: p["rss_mib"] for r, p in w["memory"]["per_replica"].items()}},
+            }
+            S = res[k][str(n)]
+            log(f"scale N={n} {key:9s}: crash p90 {fs_log(S['crash_failover_s']['p90'])}, graceful p50 "
+                f"{fs_log(S['graceful_handoff_s']['p50'])}, standby {S['standby_requests_per_s']:.4f} req/s "
+                f"(all {standby_total:.3f}), takeover {S['takeover_requests']} requests, apiserver "
+                f"{S['apiserver_cpu_s_per_min']:.2f} CPU s/min, RSS {S['rss_mib']:.1f} MiB")
+        log(f"scale N={n}: done in {elapsed(time.monotonic() - t_n)}")
+        done.append(n)
+        save(section(res, done, done == list(args.scale)))
+    return section(res, done, True)
+
+
+def scale_section(res, done, complete, *, started_at, t_start, timings, args) -> dict:
+    t = timings
+    return {
+        **res,
+        "complete": complete,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": round(time.monotonic() - t_start, 1),
+        "ns": list(done),
+        "timings": t,
+        "crash_trials": args.scale_crash_trials,
+        "graceful_trials": args.scale_graceful_trials,
+        "steady_seconds": args.scale_steady_seconds,
+        "method": {
+            "sets": "for each N, one set of N replicas per implementation, each on its own Lease and "
+                    "namespace, one ServiceAccount per replica",
+            "alongside": "the crash trials of both implementations run at the same time (two Leases); the "
+                         "graceful trials run one at a time, alternating, both sets running; each steady-"
+                         "state window runs with only that one set on the control plane (the other "
+                         "implementation's set stopped), k8sensus first (its set running since the "
+                         "trials), then client-go (its set restarted)",
+            "crash_failover_s": "as in the 3-replica figures: old holder's last renewTime to the new "
+                                "holder's acquireTime",
+            "graceful_handoff_s": "SIGTERM to the new holder's acquireTime",
+            "standby_requests_per_s": "requests made while standing by / time spent standing by, i.e. "
+                                      "the mean per standby, over the steady-state window (audit log)",
+            "all_standbys_requests_per_s": "every request made by standbys in the window / the window",
+            "takeover_requests": "median over the crash trials of the requests (any resource, any "
+                                 "outcome) by every replica but the old leader's slot, received from "
+                                 "the old holder's last renewal + the lease duration to the new "
+                                 "acquireTime + one retry period (for the new holder: + half a retry "
+                                 "period, so that its first renewal is not counted); *_graceful: the "
+                                 "same from SIGTERM",
+            "apiserver_cpu_s_per_min": "kube-apiserver's process_cpu_seconds_total (its /metrics) over "
+                                       "the steady-state window, per minute; etcd not included",
+            "rss_mib": "VmRSS at the end of the steady-state window, mean over the N replicas",
+        },
+    }
+
+
+def fs_log(v) -> str:
+    return "n/a" if v is None else f"{v * 1000:.0f} ms" if v < 1 else f"{v:.3f} s"
+
+
+# ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
 
@@ -1280,7 +1527,28 @@ def main() -> int:
     ap.add_argument("--skip-build", action="store_true",
                     help="use the existing target/release/k8sensus instead of running `make build`")
     ap.add_argument("--seed", type=int, default=None)
+    sc = ap.add_argument_group("at scale", "one Lease with N candidates, for each N (`make bench-scale` "
+                               "runs this part alone, keeping the rest of the results file)")
+    sc.add_argument("--scale", default=",".join(map(str, SCALE_NS)),
+                    help="the numbers of candidates, comma-separated (default %(default)s)")
+    sc.add_argument("--no-scale", action="store_true", help="skip the scale part")
+    sc.add_argument("--scale-only", action="store_true",
+                    help="run only the scale part and merge its section into --out")
+    sc.add_argument("--scale-crash-trials", type=int, default=5,
+                    help="crash trials per implementation and N (default 5: the whole run must fit "
+                         "in 60 minutes on a fresh 2-core machine)")
+    sc.add_argument("--scale-graceful-trials", type=int, default=5)
+    sc.add_argument("--scale-steady-seconds", type=float, default=120.0,
+                    help="each steady-state window at scale (one per implementation and N)")
     args = ap.parse_args()
+    try:
+        args.scale = [] if args.no_scale else [int(x) for x in args.scale.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--scale takes numbers separated by commas")
+    if args.scale_only and not args.scale:
+        ap.error("--scale-only with no N to run")
+    if any(n < 2 for n in args.scale):
+        ap.error("--scale: every N must be at least 2 (a takeover needs a standby)")
     if args.lanes < 1:
         ap.error("--lanes must be at least 1")
     if args.steady_seconds < 60:
@@ -1364,226 +1632,247 @@ def main() -> int:
 
         normal = {"lease_duration_s": 15.0, "renew_deadline_s": 10.0, "retry_period_s": 2.0}
         short = {"lease_duration_s": 4.0, "renew_deadline_s": 3.0, "retry_period_s": 0.5}
-        # The run's seed in every namespace: ServiceAccount names in the audit log then belong to
-        # this run alone, even if another run writes to the same audit log.
-        lane_names = [f"lane{chr(ord('a') + i)}" for i in range(args.lanes)]
-        ns = {(k, p): f"bench-{seed % 100000}-{p}-{impls[k]['key']}" for k in impls
-              for p in ("steady", *lane_names, "short", "first")}
-        kubeconfigs = setup_namespaces(cp, work, sorted(ns.values()))
-        log(f"namespaces ready: {', '.join(sorted(ns.values()))}")
         markers: list[dict] = []
 
         def progress(rs, phase, k, value):
             v = "FAILED" if value is None else f"{value * 1000:.0f} ms" if value < 1 else f"{value:.3f} s"
             log(f"{phase:15s} {rs.impl['key']:9s} trial {k + 1:2d}: {v}")
 
-        # -- 15s/10s/2s: steady state and memory beside crash, then graceful ----
-        steady_sets = [ReplicaSet(impls[k], ns[(k, "steady")], kubeconfigs, normal, watcher, markers)
-                       for k in impls]
-        lanes = {k: [ReplicaSet(impls[k], ns[(k, lane)], kubeconfigs, normal, watcher, markers)
-                     for lane in lane_names] for k in impls}
-        lane_sets = [rs for k in impls for rs in lanes[k]]
-        sets += steady_sets + lane_sets
-        for rs in steady_sets + lane_sets:
-            rs.start_all()
-        log(f"started {len(steady_sets + lane_sets)} sets of 3 replicas (15s/10s/2s): per "
-            f"implementation one for the steady state and {args.lanes} for the trials; waiting for leaders")
-        drive(g_wait_leaders(steady_sets + lane_sets, 120))
-        for rs in steady_sets + lane_sets:
-            log(f"{rs.ns}: leader {watcher.latest(rs.ns)['holder']}")
-        window: dict = {}
-        steady_gen = g_steady_window(steady_sets, args.steady_seconds, 15.0, window, sampler)
-
-        crash = {impls[k]["key"]: [] for k in impls}
-        graceful = {impls[k]["key"]: [] for k in impls}
-        sampler.phase("crash trials")
-        log(f"crash failover (kill -9 of the leader), {args.crash_trials} trials each, "
-            f"{args.lanes} lane(s) per implementation, all at once")
-        run_all(*[g_crash_trials(rs, trials, "crash 15s", crash[impls[k]["key"]], progress)
-                  for k in impls for rs, trials in zip(lanes[k], lanes_of(args.crash_trials, args.lanes))],
-                beside=[steady_gen])
-        for k in impls:
-            crash[impls[k]["key"]].sort(key=lambda t: t["trial"])
-            for rs in lanes[k][1:]:
-                rs.stop_all()
-        sampler.phase("graceful trials")
-        log(f"graceful handoff (SIGTERM to the leader), {args.graceful_trials} trials each, alternating")
-        run_all(g_graceful_alternating([lanes[k][0] for k in impls], args.graceful_trials,
-                                       "graceful 15s", graceful, progress), beside=[steady_gen])
-        for k in impls:
-            lanes[k][0].stop_all()
-        if not window:
-            sampler.phase("rest of the steady-state window")
-            log("waiting for the steady-state window to close")
-        drive(steady_gen)
-        sampler.phase("")
-        for rs in steady_sets:
-            rs.stop_all()
-        mem = window["memory"]
-        load = steady_state(steady_sets, audit_log, window["t0"], window["t1"])
-        for rs in steady_sets:
-            L, M = load[rs.impl["key"]], mem[rs.impl["key"]]
-            log(f"{rs.impl['key']:9s}: standby {L['standby_requests_per_s']:.3f} req/s, leader "
-                f"{L['leader_requests_per_s']:.3f} req/s ({L['leader_reads_per_s']:.3f} reads/s), "
-                f"RSS {M['rss_mib']:.1f} MiB")
-
-        # -- 4s/3s/0.5s ---------------------------------------------------------
-        short_crash = {impls[k]["key"]: [] for k in impls}
-        short_graceful = {impls[k]["key"]: [] for k in impls}
-        short_sets = []
-        if args.short_crash_trials or args.short_graceful_trials:
-            short_sets = [ReplicaSet(impls[k], ns[(k, "short")], kubeconfigs, short, watcher, markers)
-                          for k in impls]
-            sets += short_sets
-            sampler.phase("")
-            for rs in short_sets:
+        if args.scale_only:
+            # The scale part alone: every other key of the results file is kept as it is.
+            out = Path(args.out)
+            results = json.loads(out.read_text()) if out.exists() else {}
+        else:
+            # The run's seed in every namespace: ServiceAccount names in the audit log then belong to
+            # this run alone, even if another run writes to the same audit log.
+            lane_names = [f"lane{chr(ord('a') + i)}" for i in range(args.lanes)]
+            ns = {(k, p): f"bench-{seed % 100000}-{p}-{impls[k]['key']}" for k in impls
+                  for p in ("steady", *lane_names, "short", "first")}
+            kubeconfigs = setup_namespaces(cp, work, sorted(ns.values()))
+            log(f"namespaces ready: {', '.join(sorted(ns.values()))}")
+            # -- 15s/10s/2s: steady state and memory beside crash, then graceful ----
+            steady_sets = [ReplicaSet(impls[k], ns[(k, "steady")], kubeconfigs, normal, watcher, markers)
+                           for k in impls]
+            lanes = {k: [ReplicaSet(impls[k], ns[(k, lane)], kubeconfigs, normal, watcher, markers)
+                         for lane in lane_names] for k in impls}
+            lane_sets = [rs for k in impls for rs in lanes[k]]
+            sets += steady_sets + lane_sets
+            for rs in steady_sets + lane_sets:
                 rs.start_all()
-            log("started 3 replicas of each with short timings (4s/3s/0.5s)")
-            drive(g_wait_leaders(short_sets, 60))
-            if args.short_crash_trials:
-                sampler.phase("crash trials, short timings")
-                log(f"crash failover, short timings, {args.short_crash_trials} trials each, both at once")
-                run_all(*[g_crash_trials(rs, range(args.short_crash_trials), "crash 4s", short_crash[rs.impl["key"]],
-                                         progress) for rs in short_sets])
-            if args.short_graceful_trials:
-                per_trial = 2 * (settle_time(short) + short["retry_period_s"] + 1.5)
-                projected = (time.monotonic() - T0) + args.short_graceful_trials * per_trial + 60
-                if projected > args.budget_minutes * 60:
-                    log(f"skipping short-timing graceful trials: projected end {projected / 60:.1f} min "
-                        f"> budget {args.budget_minutes:.0f} min")
-                    args.short_graceful_trials = 0
-                else:
-                    sampler.phase("graceful trials, short timings")
-                    log(f"graceful handoff, short timings, {args.short_graceful_trials} trials each, alternating")
-                    drive(g_graceful_alternating(short_sets, args.short_graceful_trials, "graceful 4s",
-                                                 short_graceful, progress))
+            log(f"started {len(steady_sets + lane_sets)} sets of 3 replicas (15s/10s/2s): per "
+                f"implementation one for the steady state and {args.lanes} for the trials; waiting for leaders")
+            drive(g_wait_leaders(steady_sets + lane_sets, 120))
+            for rs in steady_sets + lane_sets:
+                log(f"{rs.ns}: leader {watcher.latest(rs.ns)['holder']}")
+            window: dict = {}
+            steady_gen = g_steady_window(steady_sets, args.steady_seconds, 15.0, window, sampler)
+
+            crash = {impls[k]["key"]: [] for k in impls}
+            graceful = {impls[k]["key"]: [] for k in impls}
+            sampler.phase("crash trials")
+            log(f"crash failover (kill -9 of the leader), {args.crash_trials} trials each, "
+                f"{args.lanes} lane(s) per implementation, all at once")
+            run_all(*[g_crash_trials(rs, trials, "crash 15s", crash[impls[k]["key"]], progress)
+                      for k in impls for rs, trials in zip(lanes[k], lanes_of(args.crash_trials, args.lanes))],
+                    beside=[steady_gen])
+            for k in impls:
+                crash[impls[k]["key"]].sort(key=lambda t: t["trial"])
+                for rs in lanes[k][1:]:
+                    rs.stop_all()
+            sampler.phase("graceful trials")
+            log(f"graceful handoff (SIGTERM to the leader), {args.graceful_trials} trials each, alternating")
+            run_all(g_graceful_alternating([lanes[k][0] for k in impls], args.graceful_trials,
+                                           "graceful 15s", graceful, progress), beside=[steady_gen])
+            for k in impls:
+                lanes[k][0].stop_all()
+            if not window:
+                sampler.phase("rest of the steady-state window")
+                log("waiting for the steady-state window to close")
+            drive(steady_gen)
             sampler.phase("")
-            for rs in short_sets:
+            for rs in steady_sets:
                 rs.stop_all()
+            mem = window["memory"]
+            load = steady_state(steady_sets, audit_log, window["t0"], window["t1"])
+            for rs in steady_sets:
+                L, M = load[rs.impl["key"]], mem[rs.impl["key"]]
+                log(f"{rs.impl['key']:9s}: standby {L['standby_requests_per_s']:.3f} req/s, leader "
+                    f"{L['leader_requests_per_s']:.3f} req/s ({L['leader_reads_per_s']:.3f} reads/s), "
+                    f"RSS {M['rss_mib']:.1f} MiB")
 
-        # -- first leadership ---------------------------------------------------
-        sampler.phase("first leadership")
-        log(f"time to first leadership on an empty namespace, {args.first_runs} runs each")
-        first = first_leadership(cp, watcher, {k: (impls[k], ns[(k, "first")]) for k in impls},
-                                 kubeconfigs, normal, args.first_runs)
-        finished_at = dt.datetime.now(dt.timezone.utc)
+            # -- 4s/3s/0.5s ---------------------------------------------------------
+            short_crash = {impls[k]["key"]: [] for k in impls}
+            short_graceful = {impls[k]["key"]: [] for k in impls}
+            short_sets = []
+            if args.short_crash_trials or args.short_graceful_trials:
+                short_sets = [ReplicaSet(impls[k], ns[(k, "short")], kubeconfigs, short, watcher, markers)
+                              for k in impls]
+                sets += short_sets
+                sampler.phase("")
+                for rs in short_sets:
+                    rs.start_all()
+                log("started 3 replicas of each with short timings (4s/3s/0.5s)")
+                drive(g_wait_leaders(short_sets, 60))
+                if args.short_crash_trials:
+                    sampler.phase("crash trials, short timings")
+                    log(f"crash failover, short timings, {args.short_crash_trials} trials each, both at once")
+                    run_all(*[g_crash_trials(rs, range(args.short_crash_trials), "crash 4s", short_crash[rs.impl["key"]],
+                                             progress) for rs in short_sets])
+                if args.short_graceful_trials:
+                    per_trial = 2 * (settle_time(short) + short["retry_period_s"] + 1.5)
+                    projected = (time.monotonic() - T0) + args.short_graceful_trials * per_trial + 60
+                    if projected > args.budget_minutes * 60:
+                        log(f"skipping short-timing graceful trials: projected end {projected / 60:.1f} min "
+                            f"> budget {args.budget_minutes:.0f} min")
+                        args.short_graceful_trials = 0
+                    else:
+                        sampler.phase("graceful trials, short timings")
+                        log(f"graceful handoff, short timings, {args.short_graceful_trials} trials each, alternating")
+                        drive(g_graceful_alternating(short_sets, args.short_graceful_trials, "graceful 4s",
+                                                     short_graceful, progress))
+                sampler.phase("")
+                for rs in short_sets:
+                    rs.stop_all()
 
-        # -- results ------------------------------------------------------------
-        def ok_values(trials, key):
-            return [t[key] for t in trials if t.get("ok") and t.get(key) is not None]
+            # -- first leadership ---------------------------------------------------
+            sampler.phase("first leadership")
+            log(f"time to first leadership on an empty namespace, {args.first_runs} runs each")
+            first = first_leadership(cp, watcher, {k: (impls[k], ns[(k, "first")]) for k in impls},
+                                     kubeconfigs, normal, args.first_runs)
+            finished_at = dt.datetime.now(dt.timezone.utc)
 
-        results = {
-            "command": command,
-            "generated_at": finished_at.isoformat(timespec="seconds"),
-            "started_at": started_at.isoformat(timespec="seconds"),
-            "duration_s": round(time.monotonic() - T0, 1),
-            "build": {
-                "k8sensus": {"seconds": round(t_built_rust - t_build0, 1),
-                             "cached": bool(args.skip_build)},
-                "client_go_ref": {"seconds": round(t_built_go - t_built_rust, 1), "cached": go_cached},
-                "control_plane": cp_build,
-                "measuring_s": round(time.monotonic() - t_built, 1),
-                "caches": caches,
-            },
-            "seed": seed,
-            "machine": {**machine_info(), "loadavg_at_start": [round(x, 2) for x in load_at_start],
-                        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
-                        "load_by_phase": sampler.summary()},
-            "source": {**source, "k8sensus_binary_sha256": sha256(rust_bin),
-                       "client_go_ref_binary_sha256": sha256(go_bin),
-                       "client_go_version": "v0.33.13",
-                       "kubernetes_version": cp.state.get("kubernetes_version"), "etcd_version": "v3.5.21"},
-            "timings": normal,
-            "short_timings": short,
-            "method": {
-                "crash_failover_s": "kill -9 of the leader; from the old holder's last renewTime seen by "
-                                    "the driver's watch to the new holder's acquireTime (both written by "
-                                    "the replicas, one host, one wall clock)",
-                "crash_failover_seen_s": "same start; end when the driver's watch received the new holder",
-                "graceful_handoff_s": "from the driver sending SIGTERM to the new holder's acquireTime",
-                "graceful_handoff_seen_s": "from SIGTERM to the driver's watch receiving the new holder",
-                "api_load": "kube-apiserver audit log (level Metadata, Lease requests by ServiceAccounts), "
-                            "one ServiceAccount per replica; requests counted by auditID with "
-                            "requestReceivedTimestamp in the window; a WATCH counts once, when opened; "
-                            "per-role rates are requests made while in that role divided by the time "
-                            "spent in it (standby: mean per standby)",
-                "rss_mib": "VmRSS from /proc/PID/status at the end of the steady-state window, mean "
-                           "over the 3 replicas of the steady-state set (each up for minutes)",
-                "binary_mib": "file size of the stripped binary / 2^20",
-                "first_leadership_s": "from spawning one replica on a namespace without the Lease "
-                                      "to its acquireTime; median",
-                "percentiles": "linear interpolation between closest ranks",
-                "concurrency": "every replica set has its own namespace and Lease. Steady state (API "
-                               "load, memory) is measured on one set per implementation that no trial "
-                               "touches, while the trials run on the others. Crash trials run on "
-                               f"{args.lanes} lane(s) per implementation, all at the same time; graceful "
-                               "trials then run on the first lane, one trial at a time, alternating "
-                               "between the implementations",
-                "lanes": args.lanes,
-                "machine_load": "share of all CPUs busy (/proc/stat) and 1-min load average, sampled "
-                                "every 2 s by the driver; it includes the benchmark's own processes and "
-                                "anything else running on the host",
-            },
-            "timeline": {},
-        }
-        for k in impls:
-            key = impls[k]["key"]
-            L, M = load[key], mem[key]
-            binp = impls[k]["bin"]
-            fl = ok_values(first[k], "first_leadership_s")
-            results[k] = {
-                "binary_path": str(binp),
-                "crash_failover_s": summary(ok_values(crash[key], "failover_s"),
-                                            sum(1 for t in crash[key] if not t.get("ok"))),
-                "crash_failover_seen_s": summary(ok_values(crash[key], "failover_seen_s")),
-                "graceful_handoff_s": summary(ok_values(graceful[key], "handoff_s"),
-                                              sum(1 for t in graceful[key] if not t.get("ok"))),
-                "graceful_handoff_seen_s": summary(ok_values(graceful[key], "handoff_seen_s")),
-                "standby_requests_per_s": L["standby_requests_per_s"],
-                "standby_requests_per_s_max": L["standby_requests_per_s_max"],
-                "leader_requests_per_s": L["leader_requests_per_s"],
-                "leader_reads_per_s": L["leader_reads_per_s"],
-                "leader_writes_per_s": L["leader_writes_per_s"],
-                "leader_writes_in_window": L["leader_writes_in_window"],
-                "leader_writes_allowed": L["leader_writes_allowed"],
-                "leader_write_interval_s": L["leader_write_interval_s"],
-                "requests_by_verb_per_s": L["by_verb_per_s"],
-                "api_load": L,
-                "rss_mib": M["rss_mib"],
-                "rss_per_replica": M["per_replica"],
-                "binary_mib": binp.stat().st_size / 2**20,
-                "binary_bytes": binp.stat().st_size,
-                "first_leadership_s": statistics.median(fl) if fl else None,
-                "first_leadership_runs_s": fl,
-                "short": {
-                    "crash_failover_s": summary(ok_values(short_crash[key], "failover_s"),
-                                                sum(1 for t in short_crash[key] if not t.get("ok"))),
-                    "crash_failover_seen_s": summary(ok_values(short_crash[key], "failover_seen_s")),
-                    "graceful_handoff_s": summary(ok_values(short_graceful[key], "handoff_s"),
-                                                  sum(1 for t in short_graceful[key] if not t.get("ok"))),
-                    "graceful_handoff_seen_s": summary(ok_values(short_graceful[key], "handoff_seen_s")),
+            # -- results ------------------------------------------------------------
+            def ok_values(trials, key):
+                return [t[key] for t in trials if t.get("ok") and t.get(key) is not None]
+
+            results = {
+                "command": command,
+                "generated_at": finished_at.isoformat(timespec="seconds"),
+                "started_at": started_at.isoformat(timespec="seconds"),
+                "duration_s": round(time.monotonic() - T0, 1),
+                "build": {
+                    "k8sensus": {"seconds": round(t_built_rust - t_build0, 1),
+                                 "cached": bool(args.skip_build)},
+                    "client_go_ref": {"seconds": round(t_built_go - t_built_rust, 1), "cached": go_cached},
+                    "control_plane": cp_build,
+                    "measuring_s": round(time.monotonic() - t_built, 1),
+                    "caches": caches,
                 },
-                "raw": {"crash": crash[key], "graceful": graceful[key], "short_crash": short_crash[key],
-                        "short_graceful": short_graceful[key], "first_leadership": first[k],
-                        "process_exits": {f"{rs.ns}/{r.identity}": r.exits for rs in sets
-                                          if rs.impl["key"] == key for r in rs.replicas}},
+                "seed": seed,
+                "machine": {**machine_info(), "loadavg_at_start": [round(x, 2) for x in load_at_start],
+                            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+                            "load_by_phase": sampler.summary()},
+                "source": {**source, "k8sensus_binary_sha256": sha256(rust_bin),
+                           "client_go_ref_binary_sha256": sha256(go_bin),
+                           "client_go_version": "v0.33.13",
+                           "kubernetes_version": cp.state.get("kubernetes_version"), "etcd_version": "v3.5.21"},
+                "timings": normal,
+                "short_timings": short,
+                "method": {
+                    "crash_failover_s": "kill -9 of the leader; from the old holder's last renewTime seen by "
+                                        "the driver's watch to the new holder's acquireTime (both written by "
+                                        "the replicas, one host, one wall clock)",
+                    "crash_failover_seen_s": "same start; end when the driver's watch received the new holder",
+                    "graceful_handoff_s": "from the driver sending SIGTERM to the new holder's acquireTime",
+                    "graceful_handoff_seen_s": "from SIGTERM to the driver's watch receiving the new holder",
+                    "api_load": "kube-apiserver audit log (level Metadata, Lease requests by ServiceAccounts), "
+                                "one ServiceAccount per replica; requests counted by auditID with "
+                                "requestReceivedTimestamp in the window; a WATCH counts once, when opened; "
+                                "per-role rates are requests made while in that role divided by the time "
+                                "spent in it (standby: mean per standby)",
+                    "rss_mib": "VmRSS from /proc/PID/status at the end of the steady-state window, mean "
+                               "over the 3 replicas of the steady-state set (each up for minutes)",
+                    "binary_mib": "file size of the stripped binary / 2^20",
+                    "first_leadership_s": "from spawning one replica on a namespace without the Lease "
+                                          "to its acquireTime; median",
+                    "percentiles": "linear interpolation between closest ranks",
+                    "concurrency": "every replica set has its own namespace and Lease. Steady state (API "
+                                   "load, memory) is measured on one set per implementation that no trial "
+                                   "touches, while the trials run on the others. Crash trials run on "
+                                   f"{args.lanes} lane(s) per implementation, all at the same time; graceful "
+                                   "trials then run on the first lane, one trial at a time, alternating "
+                                   "between the implementations",
+                    "lanes": args.lanes,
+                    "machine_load": "share of all CPUs busy (/proc/stat) and 1-min load average, sampled "
+                                    "every 2 s by the driver; it includes the benchmark's own processes and "
+                                    "anything else running on the host",
+                },
+                "timeline": {},
             }
-            # The picture follows the first lane, which ran both kinds of trial.
-            first_lane = lanes[k][0]
-            ids = [r.identity for r in first_lane.replicas]
-            evs = watcher.all(first_lane.ns)
-            mk = [m for m in markers if m["ns"] == first_lane.ns]
-            mine = [t for t in crash[key] if t.get("ns") == first_lane.ns]
-            results["timeline"][k] = {"crash": timeline(evs, mk, mine, "crash", ids),
-                                      "graceful": timeline(evs, mk, graceful[key], "graceful", ids)}
-        results["watch"] = {"reconnects": watcher.reconnects, "relists": watcher.relists,
-                            "errors": watcher.errors[-10:]}
-        time.sleep(1.0)
-        totals = audit_totals(audit_log, {n: k for (k, _), n in ns.items()},
-                              started_at.timestamp(), time.time())
-        for k in impls:
-            results[k]["argv"] = Replica(impls[k], "NAMESPACE", 0, Path("KUBECONFIG"), normal).argv()
-            results[k]["api_requests_whole_run"] = totals.get(k, {})
+            for k in impls:
+                key = impls[k]["key"]
+                L, M = load[key], mem[key]
+                binp = impls[k]["bin"]
+                fl = ok_values(first[k], "first_leadership_s")
+                results[k] = {
+                    "binary_path": str(binp),
+                    "crash_failover_s": summary(ok_values(crash[key], "failover_s"),
+                                                sum(1 for t in crash[key] if not t.get("ok"))),
+                    "crash_failover_seen_s": summary(ok_values(crash[key], "failover_seen_s")),
+                    "graceful_handoff_s": summary(ok_values(graceful[key], "handoff_s"),
+                                                  sum(1 for t in graceful[key] if not t.get("ok"))),
+                    "graceful_handoff_seen_s": summary(ok_values(graceful[key], "handoff_seen_s")),
+                    "standby_requests_per_s": L["standby_requests_per_s"],
+                    "standby_requests_per_s_max": L["standby_requests_per_s_max"],
+                    "leader_requests_per_s": L["leader_requests_per_s"],
+                    "leader_reads_per_s": L["leader_reads_per_s"],
+                    "leader_writes_per_s": L["leader_writes_per_s"],
+                    "leader_writes_in_window": L["leader_writes_in_window"],
+                    "leader_writes_allowed": L["leader_writes_allowed"],
+                    "leader_write_interval_s": L["leader_write_interval_s"],
+                    "requests_by_verb_per_s": L["by_verb_per_s"],
+                    "api_load": L,
+                    "rss_mib": M["rss_mib"],
+                    "rss_per_replica": M["per_replica"],
+                    "binary_mib": binp.stat().st_size / 2**20,
+                    "binary_bytes": binp.stat().st_size,
+                    "first_leadership_s": statistics.median(fl) if fl else None,
+                    "first_leadership_runs_s": fl,
+                    "short": {
+                        "crash_failover_s": summary(ok_values(short_crash[key], "failover_s"),
+                                                    sum(1 for t in short_crash[key] if not t.get("ok"))),
+                        "crash_failover_seen_s": summary(ok_values(short_crash[key], "failover_seen_s")),
+                        "graceful_handoff_s": summary(ok_values(short_graceful[key], "handoff_s"),
+                                                      sum(1 for t in short_graceful[key] if not t.get("ok"))),
+                        "graceful_handoff_seen_s": summary(ok_values(short_graceful[key], "handoff_seen_s")),
+                    },
+                    "raw": {"crash": crash[key], "graceful": graceful[key], "short_crash": short_crash[key],
+                            "short_graceful": short_graceful[key], "first_leadership": first[k],
+                            "process_exits": {f"{rs.ns}/{r.identity}": r.exits for rs in sets
+                                              if rs.impl["key"] == key for r in rs.replicas}},
+                }
+                # The picture follows the first lane, which ran both kinds of trial.
+                first_lane = lanes[k][0]
+                ids = [r.identity for r in first_lane.replicas]
+                evs = watcher.all(first_lane.ns)
+                mk = [m for m in markers if m["ns"] == first_lane.ns]
+                mine = [t for t in crash[key] if t.get("ns") == first_lane.ns]
+                results["timeline"][k] = {"crash": timeline(evs, mk, mine, "crash", ids),
+                                          "graceful": timeline(evs, mk, graceful[key], "graceful", ids)}
+            results["watch"] = {"reconnects": watcher.reconnects, "relists": watcher.relists,
+                                "errors": watcher.errors[-10:]}
+            time.sleep(1.0)
+            totals = audit_totals(audit_log, {n: k for (k, _), n in ns.items()},
+                                  started_at.timestamp(), time.time())
+            for k in impls:
+                results[k]["argv"] = Replica(impls[k], "NAMESPACE", 0, Path("KUBECONFIG"), normal).argv()
+                results[k]["api_requests_whole_run"] = totals.get(k, {})
+        if args.scale:
+            def save_scale(section):
+                """The scale section with the run's provenance, written at once."""
+                section["command"] = command
+                section["seed"] = seed
+                section["source"] = {**source, "k8sensus_binary_sha256": sha256(rust_bin),
+                                     "client_go_ref_binary_sha256": sha256(go_bin),
+                                     "kubernetes_version": cp.state.get("kubernetes_version")}
+                section["machine"] = {"cpus": os.cpu_count(), "load_by_phase": [
+                    p for p in sampler.summary() if p["phase"].startswith("scale")]}
+                results["scale"] = section
+                Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+                log(f"wrote {args.out} (scale: N = {', '.join(map(str, section['ns']))}"
+                    f"{'' if section['complete'] else ', so far'})")
+            save_scale(scale_part(cp, watcher, work, impls, normal, seed, audit_log, args, markers,
+                                  sampler, progress, sets, save_scale))
         out = Path(args.out)
         out.write_text(json.dumps(results, indent=1) + "\n")
         log(f"wrote {out}")
