@@ -616,15 +616,7 @@ conntrack: {{maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeo
 def inner_main(args: argparse.Namespace) -> int:
     """Runs as the holder of the namespaces. Talks to the outer half on stdout/stdin."""
     d = Path(args.dir)
-    stop: list[str] = []
-    serving = False
-
-    def on_signal(signum, _frame):
-        stop.append(signal.Signals(signum).name)
-        if not serving:
-            raise KeyboardInterrupt
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    stop = cp.StopSignals(wake=False)
     images = [Path(p) for p in args.image]
     node = Inner(d, Path(args.bin), args.run_id, images)
     code = 0
@@ -639,9 +631,9 @@ def inner_main(args: argparse.Namespace) -> int:
         node.start_all()
         log(f"node {NODE} Ready, default ServiceAccount present "
             f"({time.monotonic() - t0:.1f}s after the namespace was set up)")
-        serving = True
+        stop.serving = True
         print(f"INNER-READY {node.server}", flush=True)
-        while not stop:
+        while not stop.reasons:
             r, _, _ = select.select([0], [], [], 1.0)
             if 0 in r:
                 line = sys.stdin.readline()
@@ -659,7 +651,7 @@ def inner_main(args: argparse.Namespace) -> int:
         print(f"INNER-FAILED {str(e).splitlines()[0]}", flush=True)
         code = 1
     finally:
-        serving = True
+        stop.serving = True
         t = time.monotonic()
         node.stop_all()
         log(f"components stopped ({time.monotonic() - t:.1f}s)")
@@ -743,18 +735,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     d.mkdir(parents=True, exist_ok=True)
     set_pdeathsig_self(signal.SIGTERM)
 
-    stop_reason: list[str] = []
-    serving = False
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-
-    def on_signal(signum, _frame):
-        stop_reason.append(signal.Signals(signum).name)
-        if not serving:
-            raise KeyboardInterrupt
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    stop = cp.StopSignals()
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
@@ -821,20 +802,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         }
         (d / "state.json").write_text(json.dumps(state, indent=2) + "\n")
         log(f"cluster up in {time.monotonic() - t0:.1f}s; state in {d / 'state.json'}")
-        serving = True
+        stop.serving = True
         cp.reply(f"READY {kubeconfig}")
         log(f"try: export KUBECONFIG={kubeconfig} PATH={bin_dir}:$PATH; kubectl get nodes")
 
         stdin_open = args.lifeline_stdin
         buf = b""
-        while not stop_reason:
-            fds = [wake_r, inner.stdout] + ([0] if stdin_open else [])
+        while not stop.reasons:
+            fds = [stop.wake_r, inner.stdout] + ([0] if stdin_open else [])
             try:
                 ready, _, _ = select.select(fds, [], [], 1.0)
             except InterruptedError:
                 continue
-            if wake_r in ready:
-                os.read(wake_r, 512)
+            stop.drain(ready)
             if inner.poll() is not None:
                 log(f"the cluster's holder exited (code {inner.returncode}); stopping")
                 code = 1
@@ -862,8 +842,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         cp.reply(f"ERR unknown command {cmd!r} (status, egress, shutdown)")
                 if not go_on:
                     break
-        if stop_reason:
-            log(f"received {stop_reason[0]}; shutting down")
+        if stop.reasons:
+            log(f"received {stop.reasons[0]}; shutting down")
     except KeyboardInterrupt:
         log("interrupted during startup; shutting down")
         code = 130
@@ -871,7 +851,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log(f"error: {e}")
         code = 1
     finally:
-        serving = True
+        stop.serving = True
         t = time.monotonic()
         if inner is not None and inner.poll() is None:
             inner.send_signal(signal.SIGTERM)

@@ -713,6 +713,39 @@ def handle_command(cp: ControlPlane, cmd: str) -> bool:
     return True
 
 
+
+class StopSignals:
+    """SIGTERM, SIGINT and SIGHUP as a request to stop, for a runner that starts children.
+
+    While it starts up (`serving` false) a signal raises KeyboardInterrupt, which unwinds
+    to the runner's teardown. Once it serves, a signal only records its name in `reasons`
+    and, through the wakeup fd, makes `wake_r` readable, so that select() returns and the
+    teardown happens in the main loop's own time. Set `serving` again before the teardown:
+    a second signal must not interrupt it. `wake=False` leaves the wakeup fd alone (for a
+    loop that polls instead).
+    """
+
+    def __init__(self, wake: bool = True):
+        self.reasons: list[str] = []
+        self.serving = False
+        self.wake_r: int | None = None
+        if wake:
+            self.wake_r, wake_w = os.pipe()
+            os.set_blocking(wake_w, False)
+            signal.set_wakeup_fd(wake_w)
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(s, self._on_signal)
+
+    def _on_signal(self, signum, _frame):
+        self.reasons.append(signal.Signals(signum).name)
+        if not self.serving:
+            raise KeyboardInterrupt
+
+    def drain(self, ready: list) -> None:
+        """Empties the wakeup pipe if select() found it readable."""
+        if self.wake_r is not None and self.wake_r in ready:
+            os.read(self.wake_r, 512)
+
 def cmd_run(args: argparse.Namespace) -> int:
     d = Path(args.dir).resolve()
     if d.exists() and any(d.iterdir()):
@@ -724,19 +757,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Signals: during startup they abort it (KeyboardInterrupt unwinds to the
     # teardown below); once READY they only set a flag and wake up select()
     # through the wakeup fd, so teardown happens in the main loop's own time.
-    stop_reason: list[str] = []
-    serving = False
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-
-    def on_signal(signum, _frame):
-        stop_reason.append(signal.Signals(signum).name)
-        if not serving:
-            raise KeyboardInterrupt
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(s, on_signal)
-    cp.stop_requested = lambda: bool(stop_reason)
+    stop = StopSignals()
+    cp.stop_requested = lambda: bool(stop.reasons)
     # A reader that goes away must not kill us before the children are down.
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
@@ -745,20 +767,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         cp.start()
         log(f"control plane up in {time.monotonic() - t0:.1f}s; state in {d / 'state.json'}")
-        serving = True
+        stop.serving = True
         reply(f"READY {cp.kubeconfig}")
 
         buf = b""
         stdin_open = args.lifeline_stdin
         etcd_warned = api_warned = False
-        while not stop_reason:
-            fds = [wake_r] + ([0] if stdin_open else [])
+        while not stop.reasons:
+            fds = [stop.wake_r] + ([0] if stdin_open else [])
             try:
                 ready, _, _ = select.select(fds, [], [], 1.0)
             except InterruptedError:
                 continue
-            if wake_r in ready:
-                os.read(wake_r, 512)
+            stop.drain(ready)
             if 0 in ready:
                 chunk = os.read(0, 4096)
                 if not chunk:
@@ -782,8 +803,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 api_warned = True
             if cp.apiserver_running():
                 api_warned = False
-        if stop_reason:
-            log(f"received {stop_reason[0]}; shutting down")
+        if stop.reasons:
+            log(f"received {stop.reasons[0]}; shutting down")
     except KeyboardInterrupt:
         log("interrupted during startup; shutting down")
         code = 130
@@ -791,7 +812,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log(f"error: {e}")
         code = 1
     finally:
-        serving = True  # a second signal must not interrupt the teardown
+        stop.serving = True  # a second signal must not interrupt the teardown
         cp.stop()
         if args.keep:
             log(f"kept {d}")
