@@ -505,9 +505,13 @@ fn work_that_cannot_be_stopped_ends_the_election_without_a_release() {
                         return;
                     }
                     working.store(true, Ordering::SeqCst);
-                    loop {
-                        std::thread::sleep(Duration::from_millis(50)); // never yields
-                    }
+                    // Never yields. block_in_place hands this worker's other tasks to another
+                    // thread first, so that only this work is stuck, not the client's tasks.
+                    tokio::task::block_in_place(|| {
+                        loop {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    })
                 }
             }),
         )
