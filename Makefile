@@ -89,7 +89,7 @@ bench: ## [measure] failover time, API load, memory and size, k8sensus side by s
 	python3 bench/run.py
 
 .PHONY: bench-scale
-bench-scale: ## only the scale part of `make bench` (one Lease, N = 3, 10, 30, 100 candidates); keeps the rest of bench/results.json
+bench-scale: ## [measure] only the scale part of `make bench` (one Lease, N = 3, 10, 30, 100 candidates); keeps the rest of bench/results.json
 	python3 bench/run.py --scale-only
 
 # `chaos` is also the name of a directory: without .PHONY, make would call it up to date.
