@@ -807,7 +807,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log(f"try: export KUBECONFIG={kubeconfig} PATH={bin_dir}:$PATH; kubectl get nodes")
 
         stdin_open = args.lifeline_stdin
-        buf = b""
+        buf = bytearray()
         while not stop.reasons:
             fds = [stop.wake_r, inner.stdout] + ([0] if stdin_open else [])
             try:
@@ -820,15 +820,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 code = 1
                 break
             if 0 in ready:
-                chunk = os.read(0, 4096)
-                if not chunk:
+                commands = cp.lifeline_commands(buf)
+                if commands is None:
                     log("stdin closed (lifeline); shutting down")
                     break
-                buf += chunk
                 go_on = True
-                while b"\n" in buf and go_on:
-                    raw, buf = buf.split(b"\n", 1)
-                    cmd = raw.decode(errors="replace").strip()
+                for cmd in commands:
                     if cmd == "status":
                         cp.reply(f"OK cluster=running server={server}")
                     elif cmd == "egress":
@@ -838,6 +835,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     elif cmd == "shutdown":
                         cp.reply("OK shutting down")
                         go_on = False
+                        break
                     elif cmd:
                         cp.reply(f"ERR unknown command {cmd!r} (status, egress, shutdown)")
                 if not go_on:

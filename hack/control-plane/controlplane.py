@@ -746,6 +746,22 @@ class StopSignals:
         if self.wake_r is not None and self.wake_r in ready:
             os.read(self.wake_r, 512)
 
+
+def lifeline_commands(buf: bytearray) -> list[str] | None:
+    """Reads what stdin has (after select() said it is readable) into `buf` and returns
+    the whole command lines received, or None when stdin has closed: the lifeline, whose
+    end means stop."""
+    chunk = os.read(0, 4096)
+    if not chunk:
+        return None
+    buf += chunk
+    lines = []
+    while b"\n" in buf:
+        raw, _, rest = bytes(buf).partition(b"\n")
+        buf[:] = rest
+        lines.append(raw.decode(errors="replace").strip())
+    return lines
+
 def cmd_run(args: argparse.Namespace) -> int:
     d = Path(args.dir).resolve()
     if d.exists() and any(d.iterdir()):
@@ -770,7 +786,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop.serving = True
         reply(f"READY {cp.kubeconfig}")
 
-        buf = b""
+        buf = bytearray()
         stdin_open = args.lifeline_stdin
         etcd_warned = api_warned = False
         while not stop.reasons:
@@ -781,16 +797,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 continue
             stop.drain(ready)
             if 0 in ready:
-                chunk = os.read(0, 4096)
-                if not chunk:
+                commands = lifeline_commands(buf)
+                if commands is None:
                     log("stdin closed (lifeline); shutting down")
                     break
-                buf += chunk
-                keep_going = True
-                while b"\n" in buf and keep_going:
-                    line, buf = buf.split(b"\n", 1)
-                    keep_going = handle_command(cp, line.decode(errors="replace").strip())
-                if not keep_going:
+                if not all(handle_command(cp, command) for command in commands):
                     break
             # Tell the operator (once) if a child died without being told to.
             if cp.etcd.poll() is not None and not etcd_warned:
