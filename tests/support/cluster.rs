@@ -243,17 +243,7 @@ impl Cluster {
 
     /// kubectl as admin: (success, stdout, stderr).
     pub fn kubectl(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(&self.kubectl)
-            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run kubectl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        super::run_kubectl(&self.kubectl, &self.kubeconfig, args, None)
     }
 
     pub fn kubectl_ok(&self, args: &[&str]) -> String {

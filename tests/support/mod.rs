@@ -192,32 +192,7 @@ impl ControlPlane {
         args: &[&str],
         stdin: Option<&str>,
     ) -> (bool, String, String) {
-        let mut child = Command::new(&self.kubectl)
-            .arg(format!("--kubeconfig={}", kubeconfig.display()))
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run kubectl");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_kubectl(&self.kubectl, kubeconfig, args, stdin)
     }
 
     /// Like [`Self::kubectl`], but panics with kubectl's stderr on failure.
@@ -226,6 +201,42 @@ impl ControlPlane {
         assert!(ok, "kubectl {args:?} failed: {err}");
         out
     }
+}
+
+/// Runs `kubectl` with `kubeconfig`, optionally feeding `stdin`; returns (success, stdout,
+/// stderr). Shared by the control plane and the cluster fixtures.
+pub fn run_kubectl(
+    kubectl: &Path,
+    kubeconfig: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
+    let mut child = Command::new(kubectl)
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub async fn client_for(kubeconfig: &Path) -> Client {
