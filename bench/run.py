@@ -52,7 +52,6 @@ import math
 import os
 import platform
 import random
-import re
 import shlex
 import shutil
 import signal
@@ -1120,6 +1119,23 @@ def pct(xs: list[float], p: float):
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+
+def ok_values(trials: list[dict], field: str) -> list:
+    """`field` of every trial that succeeded and measured it."""
+    return [t[field] for t in trials if t.get("ok") and t.get(field) is not None]
+
+
+def trial_summaries(crash: list[dict], graceful: list[dict]) -> dict:
+    """The crash and graceful figures of one replica set, as results.json keeps them."""
+    def failed(trials):
+        return sum(1 for t in trials if not t.get("ok"))
+    return {
+        "crash_failover_s": summary(ok_values(crash, "failover_s"), failed(crash)),
+        "crash_failover_seen_s": summary(ok_values(crash, "failover_seen_s")),
+        "graceful_handoff_s": summary(ok_values(graceful, "handoff_s"), failed(graceful)),
+        "graceful_handoff_seen_s": summary(ok_values(graceful, "handoff_seen_s")),
+    }
+
 def summary(xs: list[float], failed: int = 0) -> dict:
     return {"p50": pct(xs, 50), "p90": pct(xs, 90), "max": max(xs) if xs else None,
             "min": min(xs) if xs else None, "mean": statistics.mean(xs) if xs else None,
@@ -1411,17 +1427,10 @@ def scale_part(cp, watcher, work: Path, impls: dict, timings: dict, seed: int, a
             counts = [x["requests"] for x in tk_crash]
             counts_g = [x["requests"] for x in tk_grace]
 
-            def ok_values(trials, f):
-                return [x[f] for x in trials if x.get("ok") and x.get(f) is not None]
             rss = [p["rss_mib"] for p in w["memory"]["per_replica"].values() if p["rss_mib"] is not None]
             res[k][str(n)] = {
                 "replicas": n,
-                "crash_failover_s": summary(ok_values(crash[key], "failover_s"),
-                                            sum(1 for x in crash[key] if not x.get("ok"))),
-                "crash_failover_seen_s": summary(ok_values(crash[key], "failover_seen_s")),
-                "graceful_handoff_s": summary(ok_values(graceful[key], "handoff_s"),
-                                              sum(1 for x in graceful[key] if not x.get("ok"))),
-                "graceful_handoff_seen_s": summary(ok_values(graceful[key], "handoff_seen_s")),
+                **trial_summaries(crash[key], graceful[key]),
                 "standby_requests_per_s": load["standby_requests_per_s"],
                 "standby_requests_per_s_max": load["standby_requests_per_s_max"],
                 "all_standbys_requests_per_s": standby_total,
@@ -1742,9 +1751,6 @@ def main() -> int:
             finished_at = dt.datetime.now(dt.timezone.utc)
 
             # -- results ------------------------------------------------------------
-            def ok_values(trials, key):
-                return [t[key] for t in trials if t.get("ok") and t.get(key) is not None]
-
             results = {
                 "command": command,
                 "generated_at": finished_at.isoformat(timespec="seconds"),
@@ -1806,12 +1812,7 @@ def main() -> int:
                 fl = ok_values(first[k], "first_leadership_s")
                 results[k] = {
                     "binary_path": str(binp),
-                    "crash_failover_s": summary(ok_values(crash[key], "failover_s"),
-                                                sum(1 for t in crash[key] if not t.get("ok"))),
-                    "crash_failover_seen_s": summary(ok_values(crash[key], "failover_seen_s")),
-                    "graceful_handoff_s": summary(ok_values(graceful[key], "handoff_s"),
-                                                  sum(1 for t in graceful[key] if not t.get("ok"))),
-                    "graceful_handoff_seen_s": summary(ok_values(graceful[key], "handoff_seen_s")),
+                    **trial_summaries(crash[key], graceful[key]),
                     "standby_requests_per_s": L["standby_requests_per_s"],
                     "standby_requests_per_s_max": L["standby_requests_per_s_max"],
                     "leader_requests_per_s": L["leader_requests_per_s"],
