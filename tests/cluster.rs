@@ -278,9 +278,24 @@ fn cluster_cleans_up_when_its_parent_or_itself_is_killed() {
     let before = HostSnapshot::take();
     let netns = |state: &Value| state["netns_inode"].as_u64().expect("netns_inode");
 
+    // Start a cluster with `starter`, kill the starter once the cluster is up, and wait
+    // until nothing of the cluster is left on the host.
+    let kill_and_expect_clean = |what: &str, dir: &Path, mut starter: std::process::Child| {
+        let state = wait_for_state(dir, Duration::from_secs(600));
+        starter.kill().unwrap();
+        starter.wait().unwrap();
+        match wait_clean(dir, netns(&state), &before, Duration::from_secs(120)) {
+            Ok(took) => eprintln!(
+                "[cluster test] {what} killed: everything gone {:.1} s later",
+                took.as_secs_f64()
+            ),
+            Err(left) => panic!("after the {what} was killed, left:\n{}", left.join("\n")),
+        }
+    };
+
     // The parent: a shell that started the runner and waits for it.
     let dir = std::env::temp_dir().join(format!("k8sensus-cluster-parent-{}", std::process::id()));
-    let mut parent = Command::new("sh")
+    let parent = Command::new("sh")
         .arg("-c")
         .arg(format!(
             "python3 {} run --dir {} >/dev/null; exit 0",
@@ -290,20 +305,11 @@ fn cluster_cleans_up_when_its_parent_or_itself_is_killed() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let state = wait_for_state(&dir, Duration::from_secs(600));
-    parent.kill().unwrap();
-    parent.wait().unwrap();
-    match wait_clean(&dir, netns(&state), &before, Duration::from_secs(120)) {
-        Ok(took) => eprintln!(
-            "[cluster test] parent killed: everything gone {:.1} s later",
-            took.as_secs_f64()
-        ),
-        Err(left) => panic!("after its parent was killed, left:\n{}", left.join("\n")),
-    }
+    kill_and_expect_clean("parent", &dir, parent);
 
     // The runner itself, SIGKILLed: nothing of it runs any more; its guard cleans up.
     let dir = std::env::temp_dir().join(format!("k8sensus-cluster-killed-{}", std::process::id()));
-    let mut runner = Command::new("python3")
+    let runner = Command::new("python3")
         .arg(&script)
         .args(["run", "--dir"])
         .arg(&dir)
@@ -311,16 +317,7 @@ fn cluster_cleans_up_when_its_parent_or_itself_is_killed() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let state = wait_for_state(&dir, Duration::from_secs(600));
-    runner.kill().unwrap();
-    runner.wait().unwrap();
-    match wait_clean(&dir, netns(&state), &before, Duration::from_secs(120)) {
-        Ok(took) => eprintln!(
-            "[cluster test] runner killed: its guard cleaned up {:.1} s later",
-            took.as_secs_f64()
-        ),
-        Err(left) => panic!("after the runner was killed, left:\n{}", left.join("\n")),
-    }
+    kill_and_expect_clean("runner", &dir, runner);
 }
 
 #[test]
