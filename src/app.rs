@@ -15,6 +15,7 @@ use crate::config::{Config, IdentitySource};
 use crate::elector::{ApiError, ElectionError, ElectionStatus, LeaderElector, Leadership};
 use crate::events::EventRecorder;
 use crate::leader_label::LeaderLabel;
+use crate::log_event;
 use crate::metrics::Metrics;
 use crate::probes::{self, ProbeState};
 use crate::sample_task;
@@ -247,12 +248,12 @@ async fn announce_leaders(mut status: watch::Receiver<ElectionStatus>, identity:
             // After we step down the Lease still names us: that is our own old record.
             let stepped_down = announced.as_ref().is_some_and(|(l, m)| *l == leader && *m);
             if mine {
-                info!(holder = %leader, "I'm the new leader!");
+                info!(holder = %leader, event = log_event::NEW_LEADER, "I'm the new leader!");
             } else if stepped_down {
             } else if leader == identity {
-                info!(holder = %leader, "New leader is: {leader} (another process with this replica's identity)");
+                info!(holder = %leader, event = log_event::NEW_LEADER, "New leader is: {leader} (another process with this replica's identity)");
             } else {
-                info!(holder = %leader, "New leader is: {leader}");
+                info!(holder = %leader, event = log_event::NEW_LEADER, "New leader is: {leader}");
             }
             announced = Some((leader, mine));
         }

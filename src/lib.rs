@@ -8,6 +8,7 @@
 //! - [`config`]: the flags checked against each other, before any network call.
 //! - [`client`]: in-cluster config, else the kubeconfig.
 //! - [`telemetry`]: plain or JSON logs.
+//! - [`log_event`]: every `event` field in the logs, the contract with programs that read them.
 //! - [`shutdown`]: SIGTERM and SIGINT.
 //! - [`sample_task`]: the leader's work in this demo.
 //! - [`probes`]: `/healthz`, `/readyz` and `/metrics` over HTTP; [`metrics`] fills the last.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod elector;
 pub mod events;
 pub mod leader_label;
+pub mod log_event;
 pub mod metrics;
 pub mod probes;
 pub mod sample_task;

@@ -6,6 +6,7 @@ use tokio::time::{MissedTickBehavior, interval};
 use tracing::{info, warn};
 
 use crate::elector::Leadership;
+use crate::log_event;
 use crate::telemetry::monotonic_ns;
 
 /// Runs the sample task until the term of leadership ends. This is the shape any leader-only
@@ -18,7 +19,7 @@ pub async fn run(leadership: Leadership, period: Duration) {
         return;
     }
     info!(fencing_token = token, period = %humantime::format_duration(period), mono_ns = monotonic_ns(),
-        event = "work_started", "starting the sample task");
+        event = log_event::WORK_STARTED, "starting the sample task");
     let mut ticker = interval(period);
     // After a pause, run once and carry on; do not fire a burst of missed ticks.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -34,7 +35,7 @@ pub async fn run(leadership: Leadership, period: Duration) {
                 }
                 // `mono_ns` puts every run on the host's monotonic clock: tests check that no
                 // two replicas' runs ever interleave.
-                info!(fencing_token = token, mono_ns = monotonic_ns(), "k8sensus is running sample task.");
+                info!(fencing_token = token, mono_ns = monotonic_ns(), event = log_event::WORK_RUN, "k8sensus is running sample task.");
             }
         }
     }
@@ -49,7 +50,7 @@ pub async fn run(leadership: Leadership, period: Duration) {
         fencing_token = token,
         mono_ns = mono,
         ended_mono_ns = ended_ns,
-        event = "work_stopped",
+        event = log_event::WORK_STOPPED,
         "sample task stopped"
     );
 }

@@ -22,6 +22,7 @@ use tracing::{debug, error, info, warn};
 use super::api::{ApiError, LeaseApi, Verb};
 use super::config::{AfterLoss, ConfigError, ElectionConfig};
 use super::leadership::Leadership;
+use super::log_event;
 use super::observer::{NoObserver, Observer};
 use super::record::LeaseRecord;
 use super::rules::{self, Missing, Observation, Verdict, Written};
@@ -302,7 +303,7 @@ impl LeaderElector {
         observation: &mut Option<Observation>,
     ) -> Result<Option<(Lease, Instant, Option<String>, Instant)>, ElectionError> {
         let lease_ref = self.config.lease_ref();
-        info!(lease = %lease_ref, identity = %self.config.identity, "attempting to acquire leader lease {lease_ref}...");
+        info!(lease = %lease_ref, identity = %self.config.identity, event = log_event::CAMPAIGNING, "attempting to acquire leader lease {lease_ref}...");
         let mut failures = 0u32;
         let mut races_lost = 0u32;
         // Since when every call has been refused (401/403), and since when watching was.
@@ -466,10 +467,10 @@ impl LeaderElector {
                 same_identity,
             } => {
                 if same_identity {
-                    info!(lease = %self.config.lease_ref(), holder = %holder, transitions = record.transitions,
+                    info!(lease = %self.config.lease_ref(), holder = %holder, transitions = record.transitions, event = log_event::TAKING_OVER,
                         "the lease names this replica's identity, {holder}, but this process did not write it (an earlier process with the same identity, such as a restarted container); it has not been renewed for its whole duration, so taking it over as a new term");
                 } else {
-                    info!(lease = %self.config.lease_ref(), holder = %holder, transitions = record.transitions,
+                    info!(lease = %self.config.lease_ref(), holder = %holder, transitions = record.transitions, event = log_event::TAKING_OVER,
                         "lease held by {holder} has not been renewed for its whole duration; taking it over");
                 }
             }
@@ -659,7 +660,7 @@ impl LeaderElector {
         self.memory().written.wrote(record.clone());
         match self.leases.create(&lease).await {
             Ok(lease) => {
-                info!(lease = %self.config.lease_ref(), transitions = record.transitions, "created lease {}", self.config.lease_ref());
+                info!(lease = %self.config.lease_ref(), transitions = record.transitions, event = log_event::ACQUIRED, "created lease {}", self.config.lease_ref());
                 self.remember(observation, &lease);
                 Ok(Attempt::Acquired {
                     lease: Box::new(lease),
@@ -708,11 +709,11 @@ impl LeaderElector {
             work_from,
         );
         info!(lease = %lease_ref, identity = %self.config.identity, transitions = record.transitions,
-            "successfully acquired lease {lease_ref}");
+            event = log_event::ACQUIRED, "successfully acquired lease {lease_ref}");
         let delayed = work_from.saturating_duration_since(Instant::now());
         if !delayed.is_zero() {
             // Why the work waits (see rules::work_starts_at), in words for the log reader.
-            info!(lease = %lease_ref, fencing_token = record.transitions, work_starts_in = %humantime::format_duration(round(delayed)),
+            info!(lease = %lease_ref, fencing_token = record.transitions, event = log_event::WORK_DELAYED, work_starts_in = %humantime::format_duration(round(delayed)),
                 "this replica created the lease because it was missing, so it leads now, but its work waits {}: a missing lease can hide a leader that is still working (the lease was deleted, and its holder only finds out at its next renewal), and one lease duration after the lease was first seen missing any such leader has surely stopped; a brand-new deployment looks exactly the same, so its first leader waits too",
                 humantime::format_duration(round(delayed)));
         }
@@ -803,7 +804,7 @@ impl LeaderElector {
             StepDown::WorkEnded(_) => true,
             _ => self.stop_work(work_task).await,
         };
-        info!(lease = %lease_ref, identity = %self.config.identity, "stopped leading");
+        info!(lease = %lease_ref, identity = %self.config.identity, event = log_event::STOPPED_LEADING, "stopped leading");
         if !work_stopped {
             // The work may still be running. Campaigning again could start a second copy of it
             // here, or let another replica start one while this one runs: neither is allowed.
@@ -978,7 +979,7 @@ impl LeaderElector {
             let budget = give_up_at.saturating_duration_since(Instant::now());
             let error = match self.leases.replace(&next, budget).await {
                 Ok(_) => {
-                    info!(lease = %lease_ref, transitions = record.transitions, "released lease {lease_ref}");
+                    info!(lease = %lease_ref, transitions = record.transitions, event = log_event::RELEASED, "released lease {lease_ref}");
                     self.status.send_modify(|s| s.leader = None);
                     return;
                 }
@@ -1091,7 +1092,7 @@ impl LeaderElector {
             }
             memory.duplicate_logged_at = Some(now);
         }
-        error!(lease = %self.config.lease_ref(), identity = %self.config.identity,
+        error!(lease = %self.config.lease_ref(), identity = %self.config.identity, event = log_event::DUPLICATE_IDENTITY,
             "another process is renewing the lease with this replica's identity, {}: two replicas share one identity, so they cannot tell their leases apart; give every replica a unique identity (--identity or POD_NAME)",
             self.config.identity);
     }

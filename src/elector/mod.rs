@@ -10,6 +10,7 @@
 //!   to write when taking, renewing or releasing it.
 //! - `api`: the get / create / update calls, each with a timeout.
 //! - [`leadership`]: the handle the leader's work holds for one term.
+//! - [`log_event`]: the `event` field of the log lines programs rely on.
 //! - [`observer`]: a hook for metrics: renewals, their latency, API errors.
 //! - `election`: the loop that ties them together: campaign, lead, step down, repeat.
 //!
@@ -60,6 +61,7 @@
 
 pub mod config;
 pub mod leadership;
+pub mod log_event;
 pub mod observer;
 pub mod record;
 pub mod rules;
