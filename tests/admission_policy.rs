@@ -1,7 +1,8 @@
 //! admission-policy.yaml on the real API server: with it, the k8sensus ServiceAccount may put
 //! the leader label on its own pod and take it off any pod, and may change nothing else.
 //!
-//! Its own test binary, so its own control plane: the policy is cluster-wide.
+//! Its own test binary, so its own control plane: the policy is cluster-wide, and would deny
+//! the leader label to the replicas of tests/e2e (their tokens are bound to no pod).
 //!
 //! "Its own pod" comes from the token: a pod's ServiceAccount token is bound to the pod, and
 //! the API server adds the pod's name to the caller's identity. There is no kubelet here, so
@@ -17,8 +18,6 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use support::*;
-
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A namespace with rbac.yaml and deployment.yaml applied, the policy applied cluster-wide, and
 /// two pods made from the pod template: `leader` (which the token is bound to) and `other`.

@@ -5,13 +5,15 @@
 //! local TCP listener, and the test fails if anything connects to it. A control case with
 //! valid flags shows that the same setup does see the connection.
 
+mod support;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_k8sensus");
+use support::{BIN, run_to_end};
 
 /// Flags that pass every check (probes on a free loopback port), for tests about what
 /// happens after the flags.
@@ -68,36 +70,13 @@ impl Tripwire {
             .env("HOME", "/nonexistent")
             .envs(envs.iter().copied())
             .stdin(Stdio::null());
-        run_with_timeout(cmd, Duration::from_secs(20))
+        run_to_end(cmd, Duration::from_secs(20))
     }
 }
 
 impl Drop for Tripwire {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.kubeconfig);
-    }
-}
-
-fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "k8sensus did not exit within {timeout:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -275,7 +254,7 @@ fn no_cluster_config_is_one_clear_error() {
         .env_clear()
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
         .env("HOME", "/nonexistent");
-    let out = run_with_timeout(cmd, Duration::from_secs(20));
+    let out = run_to_end(cmd, Duration::from_secs(20));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("in-cluster"), "{stderr}");

@@ -5,6 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use k8sensus::log_event::{ACQUIRED, WORK_RUN, WORK_STOPPED};
 use support::*;
 
 /// With kube-apiserver stopped for longer than the renew deadline, the leader stops its
@@ -26,10 +27,7 @@ async fn api_server_outage_longer_than_the_renew_deadline() {
     ns.cp.command("kill-apiserver");
     let gone = Instant::now();
     let stopped = wait_for(t.renew_deadline + Duration::from_secs(1), || async {
-        replicas[leader]
-            .lines_with("sample task stopped")
-            .first()
-            .map(|l| l.at)
+        replicas[leader].events(WORK_STOPPED).first().map(|l| l.at)
     })
     .await
     .expect("the leader stops its sample task within the renew deadline");
@@ -41,7 +39,7 @@ async fn api_server_outage_longer_than_the_renew_deadline() {
     tokio::time::sleep((t.renew_deadline + Duration::from_secs(3)).saturating_sub(gone.elapsed()))
         .await;
     let late_runs = replicas[leader]
-        .lines_with("k8sensus is running sample task.")
+        .events(WORK_RUN)
         .iter()
         .filter(|l| l.at > stopped)
         .count();
@@ -56,10 +54,7 @@ async fn api_server_outage_longer_than_the_renew_deadline() {
     ns.cp.command("start-apiserver");
     let again = wait_for(Duration::from_secs(30), || async {
         replicas.iter().position(|r| {
-            r.says_leading()
-                && r.lines_with("successfully acquired")
-                    .last()
-                    .is_some_and(|l| l.at > back)
+            r.says_leading() && r.events(ACQUIRED).last().is_some_and(|l| l.at > back)
         })
     })
     .await

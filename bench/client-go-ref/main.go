@@ -12,7 +12,9 @@
 // signal the work is stopped first and awaited; only then is the elector's
 // context cancelled, which releases the Lease. Every line of the work carries
 // mono_ns (CLOCK_MONOTONIC), like k8sensus's, so that the chaos suite can put
-// both on one timeline.
+// both on one timeline; and the lines the tests read carry k8sensus's "event"
+// names (src/log_event.rs: acquired, work_started, work_run, work_stopped,
+// stopped_leading, new_leader), which the tests match on instead of wording.
 package main
 
 import (
@@ -147,7 +149,7 @@ func run() int {
 					if leading.Err() != nil || signalled.Err() != nil {
 						break
 					}
-					log.Info("client-go-ref is running sample task.", "identity", *identity, "mono_ns", monoNS())
+					log.Info("client-go-ref is running sample task.", "event", "work_run", "identity", *identity, "mono_ns", monoNS())
 					select {
 					case <-leading.Done():
 					case <-signalled.Done():
@@ -157,7 +159,7 @@ func run() int {
 				log.Info("sample task stopped", "event", "work_stopped", "identity", *identity, "mono_ns", monoNS())
 			},
 			OnStoppedLeading: func() {
-				log.Info("stopped leading", "event", "stopped", "identity", *identity)
+				log.Info("stopped leading", "event", "stopped_leading", "identity", *identity)
 			},
 			OnNewLeader: func(holder string) {
 				log.Info("new leader observed", "event", "new_leader", "holder", holder, "identity", *identity)

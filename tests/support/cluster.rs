@@ -4,9 +4,9 @@
 //! left on the host afterwards.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -14,15 +14,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::LogLine;
-
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+use super::REPO;
+use super::control_plane::run_kubectl;
+use super::log::{LogLine, parse_line};
+use super::runner::Runner;
+use super::wait::wait_until;
 
 fn script() -> PathBuf {
     Path::new(REPO).join("hack/cluster/cluster.py")
 }
 
-/// Why the cluster cannot run here (not root, a missing package or kernel feature), or None.
 /// Whether a cluster test should run here. The cluster needs root and a few kernel features;
 /// without them the test fails with the runner's reason and what to do, never a silent pass.
 /// `K8SENSUS_NO_CLUSTER=1` opts out on purpose (a developer without root): the test then says
@@ -44,6 +45,7 @@ pub fn cluster_or_opt_out() -> bool {
     );
 }
 
+/// Why the cluster cannot run here (not root, a missing package or kernel feature), or None.
 pub fn cannot_run_reason() -> Option<String> {
     let out = Command::new("python3")
         .arg(script())
@@ -171,64 +173,34 @@ pub struct Cluster {
     pub holder_pid: u32,
     pub netns_inode: u64,
     pub cgroup: String,
-    control: Mutex<Option<(ChildStdin, BufReader<ChildStdout>)>>,
-    runner: Mutex<Child>,
+    runner: Runner,
 }
 
 impl Cluster {
     /// Starts the cluster (building binaries and images first if they are not cached).
     pub fn start() -> Cluster {
         let dir = std::env::temp_dir().join(format!("k8sensus-cluster-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut runner = Command::new("python3")
-            .arg(script())
-            .args(["run", "--lifeline-stdin", "--dir"])
-            .arg(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start hack/cluster/cluster.py");
-        let stdin = runner.stdin.take().unwrap();
-        let mut stdout = BufReader::new(runner.stdout.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-                let status = runner.wait().ok();
-                panic!("the cluster did not start (runner exited: {status:?}); see above");
-            }
-            if line.trim().starts_with("READY ") {
-                break;
-            }
-        }
-        let state: Value =
-            serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
-        let text = |k: &str| state[k].as_str().unwrap().to_string();
+        let runner = Runner::start(
+            &script(),
+            &dir,
+            "Run `make cluster` to see the runner's own output",
+        );
         Cluster {
-            kubeconfig: PathBuf::from(text("kubeconfig")),
-            kubectl: PathBuf::from(text("kubectl")),
-            containerd_address: PathBuf::from(text("containerd_address")),
-            server: text("server"),
-            holder_pid: state["holder_pid"].as_u64().unwrap() as u32,
-            netns_inode: state["netns_inode"].as_u64().unwrap(),
-            cgroup: text("cgroup"),
+            kubeconfig: runner.path("kubeconfig"),
+            kubectl: runner.path("kubectl"),
+            containerd_address: runner.path("containerd_address"),
+            server: runner.text("server"),
+            holder_pid: runner.state["holder_pid"].as_u64().unwrap() as u32,
+            netns_inode: runner.state["netns_inode"].as_u64().unwrap(),
+            cgroup: runner.text("cgroup"),
             dir,
-            control: Mutex::new(Some((stdin, stdout))),
-            runner: Mutex::new(runner),
+            runner,
         }
     }
 
     /// One command over the runner's stdin; returns its `OK ...` answer.
     pub fn command(&self, command: &str) -> String {
-        let mut guard = self.control.lock().unwrap();
-        let (stdin, stdout) = guard.as_mut().expect("cluster still running");
-        writeln!(stdin, "{command}").unwrap();
-        stdin.flush().unwrap();
-        let mut answer = String::new();
-        stdout.read_line(&mut answer).unwrap();
-        assert!(answer.starts_with("OK"), "{command:?} answered {answer:?}");
-        answer.trim().to_string()
+        self.runner.command(command)
     }
 
     /// Packets the egress guard counted (and dropped) on the node interface.
@@ -243,7 +215,7 @@ impl Cluster {
 
     /// kubectl as admin: (success, stdout, stderr).
     pub fn kubectl(&self, args: &[&str]) -> (bool, String, String) {
-        super::run_kubectl(&self.kubectl, &self.kubeconfig, args, None)
+        run_kubectl(&self.kubectl, &self.kubeconfig, args, None)
     }
 
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
@@ -293,22 +265,7 @@ impl Cluster {
 
     /// Stops the cluster (closing the lifeline) and waits for the runner; returns how long.
     pub fn stop(&self) -> Duration {
-        let t = Instant::now();
-        drop(self.control.lock().unwrap().take());
-        let mut runner = self.runner.lock().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            if let Some(status) = runner.try_wait().unwrap() {
-                assert!(status.success(), "the cluster runner exited with {status}");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the cluster did not stop within 180 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        t.elapsed()
+        self.runner.stop(Duration::from_secs(180))
     }
 
     /// After stop(): what is still on the host that the cluster made (empty when clean).
@@ -388,20 +345,6 @@ pub fn wait_clean(
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        drop(
-            self.control
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take(),
-        );
-        if let Ok(mut runner) = self.runner.lock() {
-            let _ = runner.wait();
-        }
-    }
-}
-
 // -------------------------------------------------------------------------------------------
 // Pod logs, straight from the kubelet's log files
 // -------------------------------------------------------------------------------------------
@@ -422,44 +365,6 @@ fn cri_text(line: &str) -> Option<(bool, &str)> {
     let _stream = parts.next()?;
     let tag = parts.next()?;
     Some((tag == "F", parts.next().unwrap_or("")))
-}
-
-/// One of k8sensus's log lines as JSON: JSON as it is (`--log-format json`), and the plain
-/// format (`<time> <LEVEL> <message> key=value ...`) turned into the same shape.
-pub fn parse_app_line(text: &str) -> Value {
-    if let Some(v) = text
-        .starts_with('{')
-        .then(|| serde_json::from_str(text).ok())
-        .flatten()
-    {
-        return v;
-    }
-    let mut words = text.split_whitespace();
-    let timestamp = words.next().unwrap_or("");
-    let level = words.next().unwrap_or("");
-    let rest: Vec<&str> = words.collect();
-    let is_field = |w: &str| {
-        w.split_once('=').is_some_and(|(k, _)| {
-            !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-        })
-    };
-    let first_field = rest.iter().position(|w| is_field(w)).unwrap_or(rest.len());
-    let mut obj = serde_json::Map::new();
-    obj.insert("timestamp".into(), timestamp.into());
-    obj.insert("level".into(), level.into());
-    obj.insert("message".into(), rest[..first_field].join(" ").into());
-    for w in &rest[first_field..] {
-        if let Some((k, v)) = w.split_once('=') {
-            let v = v.trim_matches('"');
-            let value = v
-                .parse::<i64>()
-                .map(Value::from)
-                .or_else(|_| v.parse::<u64>().map(Value::from))
-                .unwrap_or_else(|_| Value::from(v));
-            obj.insert(k.to_string(), value);
-        }
-    }
-    Value::Object(obj)
 }
 
 impl PodLogs {
@@ -508,10 +413,9 @@ impl PodLogs {
                             acc.push_str(text);
                             if full {
                                 let text = std::mem::take(acc);
-                                entry.push(LogLine {
-                                    at: Instant::now(),
-                                    json: parse_app_line(&text),
-                                });
+                                if let Some(json) = parse_line(&text) {
+                                    entry.push(LogLine::new(json));
+                                }
                             }
                         }
                     }
@@ -547,20 +451,5 @@ impl Drop for PodLogs {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// Polls `check` every 250 ms until it returns Some, or panics with `what` after `limit`.
-pub fn wait_until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
     }
 }

@@ -1,10 +1,11 @@
 //! The overlap checker: did two leaders ever do leader work at the same time?
 //!
 //! Every term's work is logged with the host's CLOCK_MONOTONIC (`mono_ns`) and the term's
-//! fencing token: the line that starts it ("starting the sample task", `event` =
-//! `work_started`), each run, and the line that ends it ("sample task stopped", `event` =
-//! `work_stopped`). All replicas run on one host, so their lines sit on one timeline with no
-//! clock adjustment at all.
+//! fencing token, on three lines the checker knows by their `event` field (the names in
+//! [`k8sensus::log_event`]), never by their wording: the line that starts it (`work_started`),
+//! each run (`work_run`), and the line that ends it (`work_stopped`). The client-go reference
+//! (bench/client-go-ref) logs the same three events. All replicas run on one host, so their
+//! lines sit on one timeline with no clock adjustment at all.
 //!
 //! A *term* here is one stretch of leader work by one replica, from the line that starts the
 //! work to the line that ends it: not from its first run to its last, which would hide an
@@ -19,26 +20,30 @@
 
 use std::fmt;
 
-use super::LogLine;
+use k8sensus::log_event;
 
-/// The message of one run of the leader's work.
+use super::log::LogLine;
+
+/// The wording of the run line, for people. The checker does not read it (it matches
+/// `event`); tests/chaos.rs still compares messages with these three until it matches on
+/// `event` too.
 pub const RUN: &str = "k8sensus is running sample task.";
-/// The message that opens a term's work.
+/// The wording of the line that opens a term's work.
 pub const START: &str = "starting the sample task";
-/// The message that closes a term's work.
+/// The wording of the line that closes a term's work.
 pub const STOP: &str = "sample task stopped";
 
 fn is_start(line: &LogLine) -> bool {
-    line.json["event"] == "work_started" || line.message() == START
+    line.is(log_event::WORK_STARTED)
 }
 
 fn is_stop(line: &LogLine) -> bool {
-    line.json["event"] == "work_stopped" || line.message() == STOP
+    line.is(log_event::WORK_STOPPED)
 }
 
 /// A run of the work: k8sensus's or the client-go reference's.
 pub fn is_run(line: &LogLine) -> bool {
-    line.message() == RUN || line.message().ends_with("is running sample task.")
+    line.is(log_event::WORK_RUN)
 }
 
 /// One stretch of leader work by one replica.
@@ -135,7 +140,7 @@ pub fn terms_in_logs(replica: &str, logs: &[LogLine]) -> Vec<Term> {
     // The last instant the open term certainly worked: its start or its latest run.
     let mut last_work = 0;
     for line in logs {
-        let Some(mono) = line.json["mono_ns"].as_u64() else {
+        let Some(mono) = line.mono_ns() else {
             continue;
         };
         let token = line.json["fencing_token"].as_i64().unwrap_or(-1);

@@ -5,17 +5,18 @@
 //! runs with the walkthrough's 15 s / 10 s / 2 s. Bounds are generous correctness bounds; the
 //! measured figures belong to `make bench`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
+use k8sensus::log_event::{
+    ACQUIRED, CAMPAIGNING, DUPLICATE_IDENTITY, NEW_LEADER, RELEASED, WORK_RUN, WORK_STARTED,
+    WORK_STOPPED,
+};
 use kube::api::PostParams;
-use support::*;
 
-const SAMPLE: &str = "k8sensus is running sample task.";
+use crate::support::*;
 
 fn three(ns: &TestNamespace, timings: Timings) -> Vec<Replica> {
     ns.replicas(&["pod-a", "pod-b", "pod-c"], timings, &[])
@@ -73,41 +74,50 @@ async fn three_replicas_elect_exactly_one_leader() {
     assert!(spec.acquire_time.is_some());
     assert_eq!(spec.lease_transitions, Some(0));
 
+    let lease_ref = format!("{}/{LEASE}", ns.name);
     for (i, r) in replicas.iter().enumerate() {
-        let runs = r.lines_with(SAMPLE).len();
+        let runs = r.events(WORK_RUN).len();
+        let new_leader = r.events(NEW_LEADER);
+        let announced = |holder: &str| {
+            new_leader
+                .iter()
+                .filter(|l| l.field("holder") == Some(holder))
+                .count()
+        };
         if i == leader {
             assert!(
                 runs >= 3,
                 "the leader ran the sample task {runs} times in over 5 s"
             );
-            assert_eq!(r.lines_with("I'm the new leader!").len(), 1);
+            assert_eq!(announced(&r.name), 1, "it announced itself once");
         } else {
             assert_eq!(runs, 0, "standby {} ran the sample task", r.name);
-            let announced = r.lines_with(&format!("New leader is: {leader_name}"));
             assert!(
-                !announced.is_empty(),
+                announced(&leader_name) > 0,
                 "{} never logged the new leader",
                 r.name
             );
         }
         assert!(
-            !r.lines_with(&format!(
-                "attempting to acquire leader lease {}/{LEASE}...",
-                ns.name
-            ))
-            .is_empty()
+            r.events(CAMPAIGNING)
+                .iter()
+                .any(|l| l.field("lease") == Some(lease_ref.as_str())),
+            "{} never logged its campaign for {lease_ref}",
+            r.name
         );
         assert!(
-            r.lines_with("New leader is: ")
+            new_leader
                 .iter()
-                .all(|l| l.message() != "New leader is: ")
+                .all(|l| l.field("holder").is_some_and(|h| !h.is_empty())),
+            "a new leader was announced with no holder"
         );
     }
     assert_eq!(replicas.iter().filter(|r| r.says_leading()).count(), 1);
     assert!(
-        !replicas[leader]
-            .lines_with(&format!("successfully acquired lease {}/{LEASE}", ns.name))
-            .is_empty()
+        replicas[leader]
+            .events(ACQUIRED)
+            .iter()
+            .any(|l| l.field("lease") == Some(lease_ref.as_str()))
     );
     assert_no_panics(&replicas);
 }
@@ -150,7 +160,7 @@ async fn crash_failover(timings: Timings, prefix: &str) {
         .expect("holder is a replica");
     let moved = wait_for(Duration::from_secs(5), || async {
         new_replica
-            .lines_with(SAMPLE)
+            .events(WORK_RUN)
             .iter()
             .any(|l| l.at > killed_at)
             .then_some(())
@@ -190,21 +200,22 @@ async fn graceful_failover_on_sigterm() {
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
 
     let logs = replicas[old].logs();
-    let pos = |text: &str| {
+    let pos = |event: &str| {
         logs.iter()
-            .position(|l| l.message().starts_with(text))
-            .unwrap_or_else(|| panic!("the old leader never logged {text:?}"))
+            .position(|l| l.is(event))
+            .unwrap_or_else(|| panic!("the old leader never logged event {event:?}"))
     };
+    // The last line has no `event` of its own: it is the one that says the process is done.
+    let exited = logs
+        .iter()
+        .rposition(|l| l.message() == "k8sensus stopped")
+        .expect("the old leader said it stopped");
     assert!(
-        pos("sample task stopped") < pos("released lease"),
+        pos(WORK_STOPPED) < pos(RELEASED),
         "the task must stop before the release"
     );
-    assert!(pos("released lease") < pos("k8sensus stopped"));
-    assert!(
-        logs.iter()
-            .skip(pos("sample task stopped"))
-            .all(|l| l.message() != SAMPLE)
-    );
+    assert!(pos(RELEASED) < exited);
+    assert!(logs.iter().skip(pos(WORK_STOPPED)).all(|l| !l.is(WORK_RUN)));
 
     let old_name = replicas[old].name.clone();
     let new = wait_for(Duration::from_secs(5), || async {
@@ -326,17 +337,14 @@ async fn a_record_with_our_name_that_we_did_not_write_makes_the_leader_step_down
     .await;
     assert!(stepped_down.is_some(), "the leader kept leading");
     assert!(
-        !replicas[0]
-            .lines_with("another process with the same identity, pod-a")
-            .is_empty(),
+        replicas[0]
+            .events(DUPLICATE_IDENTITY)
+            .iter()
+            .any(|l| l.field("identity") == Some("pod-a")),
         "the leader did not say why it stepped down"
     );
     let back = wait_for(Duration::from_secs(15), || async {
-        let starts = replicas[0]
-            .logs()
-            .into_iter()
-            .filter(|l| l.json["event"] == "work_started")
-            .collect::<Vec<_>>();
+        let starts = replicas[0].events(WORK_STARTED);
         (starts.len() == 2).then(|| starts[1].clone())
     })
     .await

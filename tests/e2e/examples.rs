@@ -5,26 +5,22 @@
 //! The examples are built by `cargo test --all-targets` (so by `make test`), next to this test
 //! binary's directory.
 
-mod support;
-
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 /// A running example, with its standard output collected line by line.
 struct Example {
     child: Child,
-    out: Arc<Mutex<Vec<String>>>,
+    out: Output,
 }
 
 impl Example {
     fn spawn(name: &str, ns: &TestNamespace, identity: &str) -> Self {
-        // This binary is target/<profile>/deps/examples-<hash>; examples are built into
+        // This binary is target/<profile>/deps/e2e-<hash>; examples are built into
         // target/<profile>/examples/.
         let exe = std::env::current_exe().unwrap();
         let path: PathBuf = exe
@@ -51,20 +47,12 @@ impl Example {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn the example under setpriv");
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let (lines, tag) = (out.clone(), name.to_string());
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("[{tag}] {line}");
-                lines.lock().unwrap().push(line);
-            }
-        });
+        let out = Output::follow(child.stdout.take().unwrap(), name, true);
         Self { child, out }
     }
 
     fn printed(&self, text: &str) -> bool {
-        self.out.lock().unwrap().iter().any(|l| l.contains(text))
+        self.out.contains(text)
     }
 
     async fn wait_printed(&self, text: &str, timeout: Duration) {
@@ -72,7 +60,7 @@ impl Example {
         assert!(
             found.is_some(),
             "no line with {text:?} within {timeout:?}; printed: {:?}",
-            self.out.lock().unwrap()
+            self.out.lines()
         );
     }
 
@@ -83,15 +71,10 @@ impl Example {
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "kill -INT failed");
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(15) {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // let the reader drain
-                return status.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the example did not exit within 15 s of SIGINT");
+        let status = wait_exit(&mut self.child, Duration::from_secs(15))
+            .expect("the example exits within 15 s of SIGINT");
+        self.out.wait_closed(Duration::from_secs(2)); // its last lines
+        status.code().unwrap_or(-1)
     }
 }
 

@@ -2,17 +2,17 @@
 //! dropped connections, rights revoked or never granted, exec-plugin certificates that expire,
 //! the probe server's addresses and idle connections, and a log reader that goes away.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::proxy::{Proxy, socket_addr_of};
-use support::*;
+use k8sensus::log_event::{ACQUIRED, NEW_LEADER, RELEASED, WORK_RUN};
+
+use crate::support::proxy::{Proxy, socket_addr_of};
+use crate::support::*;
 
 // -------------------------------------------------------------------------------------------
 // Helpers
@@ -31,80 +31,8 @@ fn k8sensus(args: &[&str], envs: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// Runs to completion (at most `limit`) and returns the output.
-fn run(mut cmd: Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "did not exit within {limit:?}; stdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Lines of a child's pipe, collected as they arrive.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<(Instant, String)>>>);
-
-impl Lines {
-    fn follow(pipe: impl Read + Send + 'static, tag: &str) -> Self {
-        let lines = Lines::default();
-        let (sink, tag) = (lines.0.clone(), tag.to_string());
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("[{tag}] {line}");
-                sink.lock().unwrap().push((Instant::now(), line));
-            }
-        });
-        lines
-    }
-
-    fn all(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect()
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.all().iter().filter(|l| l.contains(needle)).count()
-    }
-
-    fn wait_for(&self, needle: &str, limit: Duration) -> Option<Instant> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Some((at, _)) = self
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(_, l)| l.contains(needle))
-            {
-                return Some(*at);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
 }
 
 /// A kubeconfig like `base`, with `edit` applied to its text, written next to it.
@@ -194,7 +122,7 @@ fn env_proxy_bypassed_by_no_proxy() {
     tripwire.set_nonblocking(true).unwrap();
     let proxy = format!("http://{}", tripwire.local_addr().unwrap());
     let kubeconfig = ns.sa_kubeconfig.to_string_lossy().into_owned();
-    let out = run(
+    let out = run_to_end(
         k8sensus(
             &[
                 "status",
@@ -227,7 +155,7 @@ fn env_proxy_that_applies_is_used() {
     let ns = TestNamespace::new("envproxy");
     let proxy = ConnectProxy::start();
     let kubeconfig = ns.sa_kubeconfig.to_string_lossy().into_owned();
-    let out = run(
+    let out = run_to_end(
         k8sensus(
             &[
                 "status",
@@ -263,7 +191,7 @@ fn kubeconfig_proxy_url_is_used() {
             &format!("    proxy-url: {}\n    certificate-authority:", proxy.url()),
         )
     });
-    let out = run(
+    let out = run_to_end(
         k8sensus(
             &[
                 "status",
@@ -293,7 +221,7 @@ fn kubeconfig_proxy_url_is_used() {
             "    proxy-url: socks5://127.0.0.1:1080\n    certificate-authority:",
         )
     });
-    let out = run(
+    let out = run_to_end(
         k8sensus(
             &[
                 "status",
@@ -327,10 +255,7 @@ async fn standby_behind_silently_dropped_connections_sees_a_release() {
     // pod-a created the Lease, so its work starts one lease duration later; only a term whose
     // work has started releases the Lease on SIGTERM (see "A missing Lease" in the README).
     wait_for(Duration::from_secs(30), || async {
-        (!leader
-            .lines_with("k8sensus is running sample task.")
-            .is_empty())
-        .then_some(())
+        (!leader.events(WORK_RUN).is_empty()).then_some(())
     })
     .await
     .expect("pod-a leads and works");
@@ -340,7 +265,11 @@ async fn standby_behind_silently_dropped_connections_sees_a_release() {
     });
     let standby = Replica::spawn("pod-b", &ns.name, &via_proxy, t, &[]);
     wait_for(Duration::from_secs(20), || async {
-        (!standby.lines_with("New leader is: pod-a").is_empty()).then_some(())
+        let announced = standby.events(NEW_LEADER);
+        announced
+            .iter()
+            .any(|l| l.field("holder") == Some("pod-a"))
+            .then_some(())
     })
     .await
     .expect("pod-b stands by");
@@ -353,18 +282,14 @@ async fn standby_behind_silently_dropped_connections_sees_a_release() {
         .wait_exit(Duration::from_secs(15))
         .expect("the leader exits after SIGTERM");
     assert_eq!(status.code(), Some(0));
-    let released = leader
-        .lines_with("released lease")
-        .first()
-        .expect("released")
-        .at;
+    let released = leader.events(RELEASED).first().expect("released").at;
     wait_for(Duration::from_secs(30), || async {
         (ns.holder().await.as_deref() == Some("pod-b")).then_some(())
     })
     .await
     .expect("pod-b takes over");
     let took = standby
-        .lines_with("successfully acquired")
+        .events(ACQUIRED)
         .first()
         .expect("pod-b logged its acquisition")
         .at
@@ -532,7 +457,7 @@ async fn an_expiring_exec_certificate_ends_in_a_graceful_exit() {
     let status = replica.wait_exit(Duration::from_secs(20));
     let out = replica.raw_output();
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{out}");
-    assert!(!replica.lines_with("released lease").is_empty(), "{out}");
+    assert!(!replica.events(RELEASED).is_empty(), "{out}");
     assert!(out.contains("exec plugin"), "{out}");
     assert_eq!(ns.holder().await, None, "the lease was released");
     assert_no_panics(&[replica]);
@@ -567,17 +492,24 @@ fn probes_answer_on_ipv4_and_ipv6_and_close_idle_connections() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let logs = Lines::follow(child.stderr.take().unwrap(), "pod-a");
-    logs.wait_for("serving /healthz", Duration::from_secs(10))
-        .expect("the probe server starts");
-    let line = logs
-        .all()
-        .into_iter()
-        .find(|l| l.contains("serving /healthz"))
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let addr: SocketAddr = json["probe_addr"].as_str().unwrap().parse().unwrap();
-    assert_eq!(addr.ip().to_string(), "::", "{line}");
+    let output = Output::follow(child.stderr.take().unwrap(), "pod-a", true);
+    let start = Instant::now();
+    let line = loop {
+        let logged = output
+            .logs()
+            .into_iter()
+            .find(|l| l.field("probe_addr").is_some());
+        if let Some(line) = logged {
+            break line;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the probe server starts and logs its address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let addr: SocketAddr = line.field("probe_addr").unwrap().parse().unwrap();
+    assert_eq!(addr.ip().to_string(), "::", "{}", line.json);
     for host in ["127.0.0.1", "[::1]"] {
         let at = format!("{host}:{}", addr.port());
         let answer = http_get(&at, "/healthz");
@@ -629,7 +561,8 @@ async fn a_closed_log_stream_shuts_the_leader_down_gracefully() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    // Read up to the first "new leader" line, then close the pipe, as grep -m1 does.
+    // Read (plain lines, the default) up to the first that announces a new leader, then
+    // close the pipe, as grep -m1 does.
     let stderr = leader.stderr.take().unwrap();
     let mut reader = BufReader::new(stderr);
     let mut line = String::new();
@@ -639,16 +572,19 @@ async fn a_closed_log_stream_shuts_the_leader_down_gracefully() {
         if reader.read_line(&mut line).unwrap_or(0) == 0
             || start.elapsed() > Duration::from_secs(30)
         {
-            panic!("pod-a never logged \"new leader\"");
+            panic!("pod-a never announced a new leader");
         }
         eprint!("[pod-a] {line}");
-        if line.contains("new leader") {
+        if parse_line(&line).is_some_and(|l| l["event"] == NEW_LEADER) {
             break;
         }
     }
     drop(reader);
     let standby = ns.replica("pod-b", t, &[]);
     let exit = wait_exit(&mut leader, Duration::from_secs(15));
+    if exit.is_none() {
+        let _ = leader.kill();
+    }
     eprintln!("pod-a exited with {exit:?} after its log reader went away");
     assert_eq!(
         exit.and_then(|s| s.code()),
@@ -673,7 +609,7 @@ async fn a_closed_log_stream_shuts_the_leader_down_gracefully() {
             .and_then(|s| s.code()),
         Some(0)
     );
-    let out = run(
+    let out = run_to_end(
         k8sensus(
             &[
                 "status",
@@ -692,18 +628,6 @@ async fn a_closed_log_stream_shuts_the_leader_down_gracefully() {
     assert!(!stdout.contains("acquired"), "{stdout}");
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    None
-}
-
 // -------------------------------------------------------------------------------------------
 // k8sensus status
 // -------------------------------------------------------------------------------------------
@@ -719,7 +643,7 @@ fn status_errors_say_what_to_do() {
     let stopped = kubeconfig_like(&ns.sa_kubeconfig, "stopped", |t| {
         t.replace(&ns.cp.server, &dead)
     });
-    let out = run(
+    let out = run_to_end(
         k8sensus(
             &["status", "--lease-name", LEASE],
             &[("KUBECONFIG", stopped.to_str().unwrap())],
@@ -735,7 +659,7 @@ fn status_errors_say_what_to_do() {
 
     // The ServiceAccount has rights in its own namespace only.
     let kubeconfig = ns.sa_kubeconfig.to_string_lossy().into_owned();
-    let out = run(
+    let out = run_to_end(
         k8sensus(
             &[
                 "status",
@@ -785,8 +709,8 @@ async fn status_watch_reports_a_lost_api_server_once() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let out = Lines::follow(watcher.stdout.take().unwrap(), "status");
-    let _err = Lines::follow(watcher.stderr.take().unwrap(), "status stderr");
+    let out = Output::follow(watcher.stdout.take().unwrap(), "status", true);
+    let _err = Output::follow(watcher.stderr.take().unwrap(), "status stderr", true);
     out.wait_for("does not exist yet", Duration::from_secs(10))
         .expect("a Lease that never existed is said not to exist yet");
     assert_eq!(out.count("was deleted"), 0);
@@ -805,8 +729,8 @@ async fn status_watch_reports_a_lost_api_server_once() {
         lost_at.elapsed()
     );
     std::thread::sleep(Duration::from_secs(12));
-    assert_eq!(out.count("lost the API server"), 1, "{:#?}", out.all());
-    assert_eq!(out.count("is stale: last news"), 1, "{:#?}", out.all());
+    assert_eq!(out.count("lost the API server"), 1, "{:#?}", out.lines());
+    assert_eq!(out.count("is stale: last news"), 1, "{:#?}", out.lines());
 
     proxy.pass();
     out.wait_for("reached the API server again", Duration::from_secs(20))
@@ -851,6 +775,9 @@ async fn status_watch_exits_when_its_reader_goes_away() {
     eprintln!("[status] {first}");
     // The reader is dropped here: stdout is closed. The leader renews every 0.5 s.
     let exit = wait_exit(&mut watcher, Duration::from_secs(10));
+    if exit.is_none() {
+        let _ = watcher.kill();
+    }
     let mut stderr = String::new();
     let _ = watcher.stderr.take().unwrap().read_to_string(&mut stderr);
     assert_eq!(exit.and_then(|s| s.code()), Some(0), "{stderr}");

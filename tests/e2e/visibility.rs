@@ -1,16 +1,15 @@
 //! Leadership made visible, against a real kube-apiserver: probes, Prometheus metrics,
 //! Events on the Lease, the leader label on pods, and `k8sensus status`.
-//! (The probes while the API server is gone are in tests/probes.rs, a binary of its own.)
-
-mod support;
+//! (The probes while the API server is gone are in tests/probes.rs, a binary of its own: it
+//! stops the API server.)
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::proxy::{Proxy, socket_addr_of};
+use crate::support::*;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, PostParams};
-use support::proxy::{Proxy, socket_addr_of};
-use support::*;
 
 const LABEL: &str = "k8sensus.io/role";
 
@@ -43,41 +42,6 @@ async fn role_of(pods: &Api<Pod>, name: &str) -> Option<String> {
         .labels?
         .get(LABEL)
         .cloned()
-}
-
-/// Every sample line of the exposition: `name{labels} value`, value a number.
-fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
-    let mut samples = Vec::new();
-    for line in text.lines() {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name, value) = line
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
-        let value: f64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
-        let bare = name.split('{').next().unwrap();
-        assert!(
-            bare.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
-            "bad metric name in {line:?}"
-        );
-        if name.contains('{') {
-            assert!(name.ends_with('}'), "bad labels in {line:?}");
-        }
-        samples.push((name.to_string(), value));
-    }
-    assert!(
-        text.trim_end().ends_with("# EOF"),
-        "the exposition must end with # EOF"
-    );
-    samples
-}
-
-fn sample(samples: &[(String, f64)], name: &str) -> Option<f64> {
-    samples.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
 }
 
 /// Probes answer, /metrics parses and shows who leads, Events appear on the Lease (in
@@ -127,11 +91,9 @@ async fn leadership_is_visible_to_kubernetes_and_people() {
         );
         let (code, body) = http_get(&addr, "/metrics").expect("/metrics answers");
         assert_eq!(code, 200);
-        let samples = parse_prometheus(&body);
-        let master = sample(
-            &samples,
-            &format!("leader_election_master_status{{name=\"{LEASE}\"}}"),
-        );
+        let metrics = Metrics::parse(&body).unwrap_or_else(|e| panic!("{e}:\n{body}"));
+        let lease = [("name", LEASE)];
+        let master = metrics.get("leader_election_master_status", &lease);
         assert_eq!(
             master,
             Some(if i == leader { 1.0 } else { 0.0 }),
@@ -139,15 +101,12 @@ async fn leadership_is_visible_to_kubernetes_and_people() {
             r.name
         );
         if i == leader {
-            assert_eq!(
-                sample(
-                    &samples,
-                    &format!("k8sensus_fencing_token{{name=\"{LEASE}\"}}")
-                ),
-                Some(0.0)
-            );
+            assert_eq!(metrics.get("k8sensus_fencing_token", &lease), Some(0.0));
             assert!(
-                sample(&samples, "k8sensus_renew_duration_seconds_count").unwrap_or(0.0) >= 2.0,
+                metrics
+                    .get("k8sensus_renew_duration_seconds_count", &[])
+                    .unwrap_or(0.0)
+                    >= 2.0,
                 "{body}"
             );
         }

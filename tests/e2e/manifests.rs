@@ -2,17 +2,13 @@
 //! with `-f` or `-k`, they pass Pod Security "restricted" (and a pod that breaks it does not),
 //! they grant what the binary needs and nothing more, and without them the binary says what to
 //! do. (admission-policy.yaml has its own test binary, tests/admission_policy.rs: it is
-//! cluster-wide, and would judge every test's pods here.)
-
-mod support;
+//! cluster-wide, and would judge every pod of the tests that share this control plane.)
 
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
-
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Both manifests pass the API server's own validation (`kubectl apply --dry-run=server`),
 /// applied with `-n` to a namespace they do not name.

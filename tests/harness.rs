@@ -1,0 +1,475 @@
+//! The test support, tested: its own tests run once, here, rather than in every test binary
+//! that includes `support`. No API server is needed.
+//!
+//! - `log_lines`: the one parser of k8sensus's log lines reads both formats, as the binary's
+//!   own formatter writes them, into the same fields, `event` included.
+//! - `metrics_text`: the one /metrics reader accepts what k8sensus serves and refuses what a
+//!   Prometheus scraper would.
+//! - `overlap_checker`: the checker keys on `event` and can fail.
+
+mod support;
+
+mod log_lines {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use k8sensus::log_event;
+    use serde_json::{Value, json};
+    use tracing::info;
+
+    use crate::support::log::{LogLine, parse_line};
+
+    /// Lines written by tracing-subscriber's formatter, set up as `telemetry::init` sets it
+    /// up (no target; JSON flattened, no span), into a buffer.
+    fn formatted(json: bool, emit: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer(Arc::default());
+        let writer = buffer.clone();
+        let builder = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_target(false)
+            .with_ansi(false);
+        if json {
+            let subscriber = builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .finish();
+            tracing::subscriber::with_default(subscriber, emit);
+        } else {
+            tracing::subscriber::with_default(builder.finish(), emit);
+        }
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_string).collect()
+    }
+
+    /// The lines the checker and the tests read, as the binary logs them.
+    fn emit() {
+        let lease = "ns/k8sensus-lease";
+        info!(
+            fencing_token = 3,
+            mono_ns = 1_911_911_018_689_u64,
+            event = log_event::WORK_RUN,
+            "k8sensus is running sample task."
+        );
+        info!(lease = %lease, identity = %"pod-a", transitions = 3, event = log_event::ACQUIRED,
+            "successfully acquired lease {lease}");
+        info!(holder = %"pod-b", event = log_event::NEW_LEADER, "New leader is: pod-b");
+        info!(pod = "p1", "labelled pod p1 k8sensus.io/role=leader");
+        let error = "connection refused (os error 111)";
+        info!(error = %error, reason = "it is now held by \"x\"", event = log_event::STOPPED_LEADING,
+            "stopped leading");
+    }
+
+    /// Both formats give the same message, `event` and fields, numbers as numbers.
+    #[test]
+    fn plain_and_json_lines_read_the_same() {
+        let plain = formatted(false, emit);
+        let json = formatted(true, emit);
+        assert_eq!(plain.len(), 5, "{plain:#?}");
+        assert_eq!(json.len(), 5, "{json:#?}");
+        for (p, j) in plain.iter().zip(&json) {
+            let (p, j) = (parse_line(p).unwrap(), parse_line(j).unwrap());
+            for key in [
+                "message",
+                "event",
+                "level",
+                "fencing_token",
+                "mono_ns",
+                "lease",
+            ] {
+                assert_eq!(p[key], j[key], "{key}: plain {p} json {j}");
+            }
+            for key in [
+                "identity",
+                "holder",
+                "pod",
+                "error",
+                "reason",
+                "transitions",
+            ] {
+                assert_eq!(p[key], j[key], "{key}: plain {p} json {j}");
+            }
+        }
+        let run = LogLine::new(parse_line(&plain[0]).unwrap());
+        assert!(run.is(log_event::WORK_RUN), "{}", run.json);
+        assert_eq!(run.message(), "k8sensus is running sample task.");
+        assert_eq!(run.json["fencing_token"], 3);
+        assert_eq!(run.mono_ns(), Some(1_911_911_018_689));
+        let acquired = LogLine::new(parse_line(&plain[1]).unwrap());
+        assert_eq!(acquired.field("lease"), Some("ns/k8sensus-lease"));
+        assert_eq!(acquired.field("identity"), Some("pod-a"));
+        // A `key=value` inside the message is not a field.
+        let labelled = parse_line(&plain[3]).unwrap();
+        assert_eq!(
+            labelled["message"],
+            "labelled pod p1 k8sensus.io/role=leader"
+        );
+        assert_eq!(labelled["pod"], "p1");
+        assert_eq!(labelled["event"], Value::Null);
+        // A bare value with spaces stays whole; a quoted one loses its escapes.
+        let stopped = parse_line(&plain[4]).unwrap();
+        assert_eq!(stopped["error"], "connection refused (os error 111)");
+        assert_eq!(stopped["reason"], "it is now held by \"x\"");
+        assert_eq!(stopped["event"], log_event::STOPPED_LEADING);
+    }
+
+    /// Fields of the spans in scope (plain format: `name{k=v}:` before the message) count.
+    #[test]
+    fn span_fields_count_in_plain_lines() {
+        let lines = formatted(false, || {
+            let span = tracing::info_span!("election", lease = "ns/l", identity = "pod-a");
+            let _in = span.enter();
+            info!(
+                event = log_event::CAMPAIGNING,
+                "attempting to acquire leader lease ns/l..."
+            );
+        });
+        let line = parse_line(&lines[0]).unwrap();
+        assert_eq!(line["lease"], "ns/l", "{}", lines[0]);
+        assert_eq!(line["identity"], "pod-a");
+        assert_eq!(
+            line["message"],
+            "attempting to acquire leader lease ns/l..."
+        );
+        assert_eq!(line["event"], log_event::CAMPAIGNING);
+    }
+
+    /// JSON whose fields sit under `fields` (no `flatten_event`) reads the same.
+    #[test]
+    fn nested_json_fields_are_lifted() {
+        let line = parse_line(
+            r#"{"level":"INFO","fields":{"message":"sample task stopped","event":"work_stopped","mono_ns":5}}"#,
+        )
+        .unwrap();
+        assert_eq!(line["event"], "work_stopped");
+        assert_eq!(line["mono_ns"], 5);
+        assert_eq!(line["message"], "sample task stopped");
+    }
+
+    /// What is not a log line of k8sensus's is not read as one.
+    #[test]
+    fn other_lines_are_not_log_lines() {
+        for text in [
+            "",
+            "thread 'main' panicked at src/main.rs:1:1:",
+            "holder       pod-a",
+            "[controlplane] stopped",
+            "{not json",
+        ] {
+            assert_eq!(parse_line(text), None, "{text:?}");
+        }
+        assert_eq!(
+            parse_line(r#"{"message":"x","event":"work_run"}"#),
+            Some(json!({"message": "x", "event": "work_run"}))
+        );
+    }
+}
+
+mod metrics_text {
+    use std::time::Duration;
+
+    use k8sensus::elector::{ElectionStatus, ErrorKind, Observer, Verb};
+
+    use crate::support::metrics::Metrics;
+
+    /// What k8sensus serves on /metrics parses, and reads back the values put in.
+    #[test]
+    fn reads_what_k8sensus_serves() {
+        let served = k8sensus::metrics::Metrics::new("my-lease");
+        served.renewed(Duration::from_millis(3));
+        served.renewed(Duration::from_millis(4));
+        served.api_error(Verb::Update, ErrorKind::Timeout);
+        served.api_error(Verb::Get, ErrorKind::Timeout);
+        let text = served.render(&ElectionStatus {
+            leading: true,
+            transitions: 7,
+            ..Default::default()
+        });
+        let metrics = Metrics::parse(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        let lease = [("name", "my-lease")];
+        assert_eq!(
+            metrics.get("leader_election_master_status", &lease),
+            Some(1.0)
+        );
+        assert_eq!(metrics.get("k8sensus_fencing_token", &lease), Some(7.0));
+        assert_eq!(
+            metrics.get("k8sensus_renew_duration_seconds_count", &[]),
+            Some(2.0)
+        );
+        assert_eq!(
+            metrics.get(
+                "k8sensus_api_errors_total",
+                &[("kind", "timeout"), ("verb", "update")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(metrics.sum("k8sensus_api_errors_total"), 2.0);
+        assert_eq!(metrics.get("leader_election_master_status", &[]), None);
+    }
+
+    /// Labels with escapes and `+Inf`, an optional timestamp.
+    #[test]
+    fn reads_labels_and_special_values() {
+        let metrics = Metrics::parse(
+            "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 3\nm{a=\"x \\\"y\\\"\",b=\"1,2\"} +Inf\nt 5 1700000000\n# EOF\n",
+        )
+        .unwrap();
+        assert_eq!(metrics.get("h_bucket", &[("le", "+Inf")]), Some(3.0));
+        assert_eq!(
+            metrics.get("m", &[("b", "1,2"), ("a", "x \"y\"")]),
+            Some(f64::INFINITY)
+        );
+        assert_eq!(metrics.get("t", &[]), Some(5.0));
+    }
+
+    /// What a scraper would refuse is refused, naming the line.
+    #[test]
+    fn refuses_a_bad_exposition() {
+        for (text, why) in [
+            ("a 1\n", "# EOF"),
+            ("a-b 1\n# EOF\n", "a-b 1"),
+            ("a{b=\"c\" 1\n# EOF\n", "a{b"),
+            ("a{b=c} 1\n# EOF\n", "a{b=c}"),
+            ("a one\n# EOF\n", "a one"),
+            ("a 1 2 3\n# EOF\n", "a 1 2 3"),
+        ] {
+            let err = Metrics::parse(text).unwrap_err();
+            assert!(err.contains(why), "{text:?}: {err}");
+        }
+    }
+}
+
+mod overlap_checker {
+    use k8sensus::log_event;
+    use serde_json::json;
+
+    use crate::support::log::LogLine;
+    use crate::support::overlap::{self, Term};
+
+    /// A line with `event`, a fencing token and a `mono_ns`, worded unlike the binary's.
+    fn line(event: &str, token: i64, mono_ns: u64) -> LogLine {
+        LogLine::new(json!({
+            "message": format!("any wording ({event})"),
+            "event": event,
+            "fencing_token": token,
+            "mono_ns": mono_ns,
+        }))
+    }
+
+    fn run_line(token: i64, mono_ns: u64) -> LogLine {
+        line(log_event::WORK_RUN, token, mono_ns)
+    }
+
+    fn start_line(token: i64, mono_ns: u64) -> LogLine {
+        line(log_event::WORK_STARTED, token, mono_ns)
+    }
+
+    fn stop_line(token: i64, mono_ns: u64, ended_mono_ns: Option<u64>) -> LogLine {
+        let mut stop = line(log_event::WORK_STOPPED, token, mono_ns);
+        if let Some(ended) = ended_mono_ns {
+            stop.json["ended_mono_ns"] = json!(ended);
+        }
+        stop
+    }
+
+    /// The checker reads `event`, not wording: the binary's own sentences without an `event`
+    /// are not work, and other sentences with one are.
+    #[test]
+    fn checker_keys_on_event_not_wording() {
+        let worded = |message: &str, mono_ns: u64| {
+            LogLine::new(json!({"message": message, "fencing_token": 1, "mono_ns": mono_ns}))
+        };
+        let unmarked = [
+            worded(overlap::START, 0),
+            worded(overlap::RUN, 100),
+            worded(overlap::STOP, 200),
+        ];
+        assert!(overlap::terms_in_logs("a", &unmarked).is_empty());
+        let reworded = [start_line(1, 0), run_line(1, 100), stop_line(1, 200, None)];
+        let terms = overlap::terms_in_logs("a", &reworded);
+        assert_eq!(terms.len(), 1, "{terms:?}");
+        assert_eq!(
+            (terms[0].first_ns, terms[0].last_ns, terms[0].runs),
+            (0, 200, 1)
+        );
+    }
+
+    #[test]
+    fn checker_finds_two_leaders_working_at_once() {
+        let terms = [Term::new("a", 1, 100, 500), Term::new("b", 2, 400, 900)];
+        let found = overlap::find_overlaps(&terms);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!((found[0].seconds() - 100e-9).abs() < 1e-12);
+        // One nanosecond of overlap is enough.
+        let terms = [Term::new("a", 1, 100, 500), Term::new("b", 2, 499, 900)];
+        assert_eq!(overlap::find_overlaps(&terms).len(), 1);
+        // A term entirely inside another, listed in either order.
+        let terms = [Term::new("b", 2, 200, 300), Term::new("a", 1, 100, 500)];
+        assert_eq!(overlap::find_overlaps(&terms).len(), 1);
+    }
+
+    #[test]
+    fn checker_accepts_terms_that_touch_or_follow() {
+        let terms = [
+            Term::new("a", 1, 100, 500),
+            Term::new("b", 2, 500, 900),
+            Term::new("c", 3, 901, 1000),
+            Term::new("a", 4, 2000, 3000),
+        ];
+        assert!(overlap::find_overlaps(&terms).is_empty());
+    }
+
+    #[test]
+    fn checker_handles_single_run_terms() {
+        // A single run strictly inside another term overlaps it...
+        let inside = [Term::new("a", 1, 100, 500), Term::new("b", 2, 300, 300)];
+        assert_eq!(overlap::find_overlaps(&inside).len(), 1);
+        // ...one at its boundary only touches it...
+        let touching = [Term::new("a", 1, 100, 500), Term::new("b", 2, 500, 500)];
+        assert!(overlap::find_overlaps(&touching).is_empty());
+        // ...and two runs at the very same instant overlap.
+        let same = [Term::new("a", 1, 300, 300), Term::new("b", 2, 300, 300)];
+        assert_eq!(overlap::find_overlaps(&same).len(), 1);
+    }
+
+    #[test]
+    fn checker_reads_terms_from_logs_and_compares_one_replicas_terms_too() {
+        // Two terms of one replica (a new start line opens the second, even with the same
+        // token, as after an API server outage), the second overlapping the first.
+        let logs = vec![
+            start_line(3, 90),
+            run_line(3, 100),
+            run_line(3, 200),
+            run_line(3, 300),
+            start_line(3, 250),
+            run_line(3, 260),
+            stop_line(3, 400, None),
+        ];
+        let terms = overlap::terms_in_logs("a", &logs);
+        assert_eq!(terms.len(), 2, "{terms:?}");
+        assert_eq!(
+            (terms[0].first_ns, terms[0].last_ns, terms[0].runs),
+            (90, 300, 3)
+        );
+        assert_eq!(
+            (terms[1].first_ns, terms[1].last_ns, terms[1].runs),
+            (250, 400, 1)
+        );
+        assert_eq!(overlap::find_overlaps(&terms).len(), 1);
+    }
+
+    /// Terms run from the line that starts the work to the line that ends it: an overlap
+    /// shorter than a task period at either edge, invisible between first and last runs, is
+    /// found.
+    #[test]
+    fn checker_compares_from_start_line_to_stop_line() {
+        // a runs at 100 and 200 and stops at 290; b starts at 250 and first runs at 300.
+        let a = overlap::terms_in_logs(
+            "a",
+            &[
+                start_line(1, 0),
+                run_line(1, 100),
+                run_line(1, 200),
+                stop_line(1, 290, Some(290)),
+            ],
+        );
+        let b = overlap::terms_in_logs(
+            "b",
+            &[
+                start_line(2, 250),
+                run_line(2, 300),
+                run_line(2, 400),
+                stop_line(2, 450, Some(450)),
+            ],
+        );
+        assert_eq!((a[0].first_ns, a[0].last_ns), (0, 290));
+        assert_eq!((b[0].first_ns, b[0].last_ns), (250, 450));
+        let terms = [a[0].clone(), b[0].clone()];
+        let found = overlap::find_overlaps(&terms);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!((found[0].seconds() - 40e-9).abs() < 1e-12);
+        // Touching at the stop line is not an overlap.
+        let c = overlap::terms_in_logs("c", &[start_line(3, 450), run_line(3, 460)]);
+        assert!(overlap::find_overlaps(&[b[0].clone(), c[0].clone()]).is_empty());
+    }
+
+    /// A frozen leader logs its stop only after it resumes; its term ends at `ended_mono_ns`,
+    /// its deadline. But a run after that deadline still counts, and is found.
+    #[test]
+    fn checker_ends_a_frozen_term_at_its_deadline_but_not_before_a_run() {
+        let frozen = [
+            start_line(1, 0),
+            run_line(1, 100),
+            stop_line(1, 900, Some(150)),
+        ];
+        let a = overlap::terms_in_logs("a", &frozen);
+        assert_eq!((a[0].first_ns, a[0].last_ns), (0, 150));
+        let b = overlap::terms_in_logs("b", &[start_line(2, 200), run_line(2, 300)]);
+        assert!(overlap::find_overlaps(&[a[0].clone(), b[0].clone()]).is_empty());
+        let late_run = [
+            start_line(1, 0),
+            run_line(1, 100),
+            run_line(1, 500),
+            stop_line(1, 900, Some(150)),
+        ];
+        let a = overlap::terms_in_logs("a", &late_run);
+        assert_eq!(a[0].last_ns, 500);
+        assert_eq!(
+            overlap::find_overlaps(&[a[0].clone(), b[0].clone()]).len(),
+            1
+        );
+    }
+
+    /// A killed process logs no stop line: its term ends at its last line. A run with no
+    /// start line opens a term of its own.
+    #[test]
+    fn checker_handles_killed_terms_and_runs_without_a_start() {
+        let killed =
+            overlap::terms_in_logs("a", &[start_line(1, 0), run_line(1, 100), run_line(1, 200)]);
+        assert_eq!((killed[0].first_ns, killed[0].last_ns), (0, 200));
+        let bare = overlap::terms_in_logs("b", &[run_line(-1, 150), run_line(-1, 250)]);
+        assert_eq!(
+            (bare[0].first_ns, bare[0].last_ns, bare[0].runs),
+            (150, 250, 2)
+        );
+        assert_eq!(
+            overlap::find_overlaps(&[killed[0].clone(), bare[0].clone()]).len(),
+            1
+        );
+        // Lines after a stop and before the next start belong to no term.
+        let after = overlap::terms_in_logs(
+            "c",
+            &[
+                start_line(1, 0),
+                stop_line(1, 10, None),
+                stop_line(1, 500, None),
+            ],
+        );
+        assert_eq!((after[0].first_ns, after[0].last_ns), (0, 10));
+    }
+
+    #[test]
+    fn checker_measures_the_gap_after_a_term() {
+        let terms = [
+            Term::new("a", 1, 1_000_000_000, 2_000_000_000),
+            Term::new("b", 2, 5_500_000_000, 6_000_000_000),
+            Term::new("c", 3, 7_000_000_000, 8_000_000_000),
+        ];
+        let old = overlap::term_at(&terms, "a", 1_500_000_000).unwrap();
+        let (gap, next) = overlap::gap_after(&terms, old).unwrap();
+        assert_eq!(next.replica, "b");
+        assert!((gap - 3.5).abs() < 1e-9, "{gap}");
+        assert!(overlap::gap_after(&terms, &terms[2]).is_none());
+    }
+}

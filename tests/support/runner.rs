@@ -1,0 +1,133 @@
+//! The runners in hack/ (`hack/control-plane/controlplane.py run` and
+//! `hack/cluster/cluster.py run`), started with a lifeline on stdin.
+//!
+//! Both speak the same small protocol: `run --lifeline-stdin --dir DIR` prints `READY <path>`
+//! once up, with what a client needs in `DIR/state.json`; each line written to its stdin is a
+//! command (`kill-apiserver`, `egress`, ...) answered by one `OK ...` or `ERR ...` line; and
+//! when its stdin closes (this process exits, however it exits, or [`Runner::stop`]) it tears
+//! everything down.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running runner: its state directory, its `state.json`, and its command line.
+pub struct Runner {
+    pub dir: PathBuf,
+    pub state: Value,
+    /// `None` once the lifeline is closed.
+    control: Mutex<Option<(ChildStdin, BufReader<ChildStdout>)>>,
+    child: Mutex<Child>,
+}
+
+impl Runner {
+    /// Starts `script run --lifeline-stdin --dir dir` and waits for its `READY` line. Its
+    /// progress and errors go straight to the terminal, not through the test harness. If it
+    /// exits first, panics with `hint` (what it needs, how to retry by hand).
+    pub fn start(script: &Path, dir: &Path, hint: &str) -> Runner {
+        let _ = std::fs::remove_dir_all(dir);
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["run", "--lifeline-stdin", "--dir"])
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} ({e}): {hint}", script.display()));
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                let status = child.wait().ok();
+                panic!(
+                    "{} did not start (it exited: {status:?}); its error is printed above. {hint}",
+                    script.display()
+                );
+            }
+            if line.trim().starts_with("READY ") {
+                break;
+            }
+        }
+        let state = serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap())
+            .expect("the runner's state.json is JSON");
+        Runner {
+            dir: dir.to_path_buf(),
+            state,
+            control: Mutex::new(Some((stdin, stdout))),
+            child: Mutex::new(child),
+        }
+    }
+
+    /// A text entry of `state.json`.
+    pub fn text(&self, key: &str) -> String {
+        self.state[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("state.json lacks {key}"))
+            .to_string()
+    }
+
+    /// A path entry of `state.json`.
+    pub fn path(&self, key: &str) -> PathBuf {
+        PathBuf::from(self.text(key))
+    }
+
+    /// Sends one command and returns its `OK ...` answer; panics on `ERR`.
+    pub fn command(&self, command: &str) -> String {
+        let mut guard = self.control.lock().unwrap_or_else(|e| e.into_inner());
+        let (stdin, stdout) = guard.as_mut().expect("the runner is still running");
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+        let mut answer = String::new();
+        stdout.read_line(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("OK"),
+            "the runner answered {command:?} with {answer:?}"
+        );
+        answer.trim().to_string()
+    }
+
+    /// Closes the lifeline and waits up to `limit` for the runner to finish tearing down;
+    /// returns how long it took. Panics if it exits with an error or takes longer.
+    pub fn stop(&self, limit: Duration) -> Duration {
+        let t = Instant::now();
+        drop(
+            self.control
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "the runner exited with {status}");
+                return t.elapsed();
+            }
+            assert!(
+                t.elapsed() < limit,
+                "the runner did not stop within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        drop(
+            self.control
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.wait();
+        }
+    }
+}
