@@ -29,7 +29,7 @@ demo: ## [start here] the kind walkthrough on a one-node cluster here (or, where
 
 test: deps lint control-plane-bin images ## [start here] every check CI runs: formatting, clippy, docs, manifests, unit, CLI and end-to-end tests, examples, the walkthrough on a real cluster
 	@echo "==> cargo test (unit, CLI, examples, end-to-end against the real kube-apiserver, and the walkthrough on a real cluster)"
-	# tests/examples.rs runs target/debug/examples/*: cargo test builds the examples but
+	# tests/e2e/examples.rs runs target/debug/examples/*: cargo test builds the examples but
 	# does not put them there (a fresh target/ has none), cargo build --examples does.
 	cargo build --locked --examples
 	cargo test --locked --all-targets

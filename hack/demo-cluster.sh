@@ -101,10 +101,11 @@ wait_for_holder_other_than() {
   done
   return 1
 }
-wait_for_work() {  # the holder's first "running sample task" line
+wait_for_work() {  # the holder's first run of the sample task: a line with event="work_run"
+  # (the log's event names are the contract, src/log_event.rs; the wording may change)
   local pod=$1 deadline=$((SECONDS + 60))
   while [ $SECONDS -lt $deadline ]; do
-    kubectl logs "$pod" 2>/dev/null | grep -q 'running sample task' && return 0
+    kubectl logs "$pod" 2>/dev/null | grep -qE '(^| )event="?work_run"?( |$)' && return 0
     sleep 1
   done
   return 1

@@ -16,6 +16,16 @@
 //! - [`leader_label`]: the optional `k8sensus.io/role=leader` label on the leader's pod.
 //! - [`status`]: the `k8sensus status` command.
 //! - [`app`]: the program that ties them together.
+//!
+//! Outside `src/`, the tests run the real binary (README, "The code"):
+//! - `tests/e2e/`: one test binary whose tests share one real kube-apiserver, one module
+//!   per area (election, network, visibility, examples, manifests, logs);
+//! - `tests/outage.rs`, `tests/probes.rs`, `tests/watch_recovery.rs`: they stop or
+//!   restart the API server, so each has its own; `tests/admission_policy.rs` too, since
+//!   its policy is cluster-wide;
+//! - `tests/support/`: the harness, one file per concept; tests read the logs through its
+//!   one parser and decide from the [`log_event`] names, never from a message's wording;
+//!   `tests/harness.rs` tests it.
 
 pub mod app;
 pub mod cli;
