@@ -44,7 +44,7 @@ fn spec(lease: Option<Lease>) -> LeaseSpec {
 
 /// Three replicas produce exactly one leader; only it runs the sample task; the Lease names
 /// it with the configured duration, an acquireTime, 0 transitions, and a renewTime that moves
-/// about every retry period. The walkthrough's log lines appear.
+/// about every retry period. The walkthrough's log lines appear (found by their `event`).
 #[tokio::test]
 async fn three_replicas_elect_exactly_one_leader() {
     let ns = TestNamespace::new("elect");
