@@ -1,5 +1,6 @@
-//! Test support, one file per concept. Every test binary that runs k8sensus against an API
-//! server includes this module (`mod support;`); its own tests are in tests/harness.rs.
+//! Test support, one file per concept. Every test binary that runs k8sensus includes this
+//! module (`mod support;`, or `#[path]` from tests/e2e/); its own tests are in
+//! tests/harness.rs.
 //!
 //! - [`runner`]: the runners in hack/ (control plane, cluster) on a lifeline.
 //! - [`control_plane`]: one etcd + kube-apiserver per test binary; kubectl and kube clients.
