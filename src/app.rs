@@ -88,9 +88,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     info!(
         lease = %election.lease_ref(),
         identity = %election.identity,
-        lease_duration = %humantime::format_duration(election.lease_duration),
-        renew_deadline = %humantime::format_duration(election.renew_deadline),
-        retry_period = %humantime::format_duration(election.retry_period),
+        lease_duration = %humantime::format_duration(election.timings.lease_duration),
+        renew_deadline = %humantime::format_duration(election.timings.renew_deadline),
+        retry_period = %humantime::format_duration(election.timings.retry_period),
         "lease metadata: name={} namespace={}", election.lease_name, election.namespace
     );
 
@@ -109,7 +109,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let probe_state = Arc::new(ProbeState::new(
         elector.status(),
         metrics,
-        election.lease_duration,
+        election.timings.lease_duration,
     ));
     // Two tokens: `stop` starts the shutdown of the election; the probe server stays up until
     // the election has finished (so /readyz can say "shutting down" meanwhile).
@@ -155,7 +155,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         leader_work(leadership, context.clone())
     });
     tokio::pin!(campaign);
-    let expiry = certificate_expiry(api_server.cert_expires, election.renew_deadline);
+    let expiry = certificate_expiry(api_server.cert_expires, election.timings.renew_deadline);
     let mut expired = None;
     let result = tokio::select! {
         result = &mut campaign => result,

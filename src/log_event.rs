@@ -3,8 +3,8 @@
 //! Programs that read k8sensus's logs (the tests, the chaos checker, the benchmark and the
 //! demo scripts) match on these names, never on the wording of a message, so the walkthrough's
 //! sentences can change without changing what is measured. With `--log-format json` each
-//! line is an object whose `fields.event` holds the name; in plain text it shows as
-//! `event="..."`.
+//! line is an object whose top-level `event` key holds the name; in plain text it shows
+//! as `event="..."`.
 
 pub use crate::elector::log_event::*;
 

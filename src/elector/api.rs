@@ -97,14 +97,21 @@ pub enum Verb {
     Watch,
 }
 
-impl std::fmt::Display for Verb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Verb {
+    /// The verb as RBAC and the audit log name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Verb::Get => "get",
             Verb::Create => "create",
             Verb::Update => "update",
             Verb::Watch => "watch",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -217,6 +224,7 @@ impl LeaseApi {
         timeout: Duration,
         request: impl Future<Output = kube::Result<T>>,
     ) -> Result<T, ApiError> {
+        self.observer.api_request(verb);
         match tokio::time::timeout(timeout, request).await {
             Ok(Ok(value)) => {
                 self.accepted_once.store(true, Ordering::Relaxed);

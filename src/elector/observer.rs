@@ -17,6 +17,11 @@ pub trait Observer: Send + Sync + 'static {
     fn slow_path(&self) {}
     /// Another live process renewed the Lease under this replica's identity.
     fn duplicate_identity(&self) {}
+    /// A Lease API call is being sent (every call, whatever its outcome; a watch counts once,
+    /// when it is opened).
+    fn api_request(&self, verb: Verb) {
+        let _ = verb;
+    }
     /// An API call failed.
     fn api_error(&self, verb: Verb, kind: ErrorKind) {
         let _ = (verb, kind);
