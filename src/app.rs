@@ -77,6 +77,16 @@ struct LeaderContext {
 
 /// Runs until `shutdown` resolves (then stops the work, releases the Lease and returns
 /// `Ok`), or until something fails that retrying cannot fix.
+///
+/// # Errors
+///
+/// [`AppError`]: the API server cannot be reached or configured, the probe address cannot be
+/// bound, or the election ended with an error (see [`ElectionError`]).
+///
+/// # Cancel safety
+///
+/// Not cancel safe: resolve `shutdown` and await it instead. Dropping it leaves the Lease
+/// held until it expires (see [`LeaderElector::run`]).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let election = config.election.clone();
     info!(version = env!("CARGO_PKG_VERSION"), identity = %election.identity,
@@ -104,7 +114,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let api_server = client::connect(election.request_timeout).await?;
     let client = api_server.client;
     let metrics = Arc::new(Metrics::new(&election.lease_name));
-    let elector = LeaderElector::with_observer(client.clone(), election.clone(), metrics.clone())
+    let elector = LeaderElector::with_hooks(client.clone(), election.clone(), metrics.clone())
         .map_err(ElectionError::from)?;
     let probe_state = Arc::new(ProbeState::new(
         elector.status(),

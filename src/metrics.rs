@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::elector::{ElectionStatus, ErrorKind, Observer, Verb};
+use crate::elector::{ElectionHooks, ElectionStatus, ErrorKind, Verb};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LeaseLabels {
@@ -32,7 +32,7 @@ struct ErrorLabels {
 }
 
 /// The registry and every metric in it. Counters and the histogram are fed by the elector
-/// (through [`Observer`]); the gauges are read from the election status at scrape time.
+/// (through [`ElectionHooks`]); the gauges are read from the election status at scrape time.
 pub struct Metrics {
     registry: Registry,
     lease: LeaseLabels,
@@ -138,7 +138,7 @@ impl Metrics {
     }
 }
 
-impl Observer for Metrics {
+impl ElectionHooks for Metrics {
     fn renewed(&self, latency: Duration) {
         self.renew_seconds.observe(latency.as_secs_f64());
     }

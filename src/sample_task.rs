@@ -12,6 +12,11 @@ use crate::telemetry::monotonic_ns;
 /// Runs the sample task until the term of leadership ends. This is the shape any leader-only
 /// work should have: wait for either the next tick or the end of the term, and check
 /// `still_leading()` right before acting.
+///
+/// # Cancel safety
+///
+/// Cancel safe: between runs it only waits. Aborting it mid-run cuts a log line short at
+/// worst; the elector aborts it only if it ignores the end of its term.
 pub async fn run(leadership: Leadership, period: Duration) {
     let token = leadership.fencing_token();
     // A term that began by creating a missing Lease may not work yet (the elector logged why).

@@ -11,7 +11,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 
-use super::observer::Observer;
+use super::hooks::ElectionHooks;
 
 /// The Lease API for one named Lease.
 ///
@@ -27,7 +27,7 @@ pub(crate) struct LeaseApi {
     /// Whether any call has succeeded yet: see [`classify`] for why a refusal means something
     /// different before and after.
     accepted_once: Arc<AtomicBool>,
-    observer: Arc<dyn Observer>,
+    hooks: Arc<dyn ElectionHooks>,
 }
 
 /// What went wrong with one call. [`ApiError::is_fatal`] tells whether retrying can help.
@@ -137,7 +137,7 @@ impl LeaseApi {
         namespace: &str,
         name: &str,
         timeout: Duration,
-        observer: Arc<dyn Observer>,
+        hooks: Arc<dyn ElectionHooks>,
     ) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
@@ -145,7 +145,7 @@ impl LeaseApi {
             namespace: namespace.to_string(),
             timeout,
             accepted_once: Arc::new(AtomicBool::new(false)),
-            observer,
+            hooks,
         }
     }
 
@@ -224,7 +224,7 @@ impl LeaseApi {
         timeout: Duration,
         request: impl Future<Output = kube::Result<T>>,
     ) -> Result<T, ApiError> {
-        self.observer.api_request(verb);
+        self.hooks.api_request(verb);
         match tokio::time::timeout(timeout, request).await {
             Ok(Ok(value)) => {
                 self.accepted_once.store(true, Ordering::Relaxed);
@@ -241,7 +241,7 @@ impl LeaseApi {
 
     fn report(&self, error: ApiError) -> ApiError {
         let (verb, kind) = error.kind();
-        self.observer.api_error(verb, kind);
+        self.hooks.api_error(verb, kind);
         error
     }
 

@@ -15,9 +15,9 @@ use tracing::{Instrument, info, info_span};
 
 use super::api::{ApiError, LeaseApi};
 use super::config::{AfterLoss, ConfigError, ElectionConfig};
+use super::hooks::{ElectionHooks, NoHooks};
 use super::knowledge::Memory;
 use super::leadership::Leadership;
-use super::observer::{NoObserver, Observer};
 use super::status::{ElectionStatus, StatusBoard};
 use super::term::AfterTerm;
 
@@ -30,7 +30,7 @@ pub struct LeaderElector {
     pub(super) config: ElectionConfig,
     pub(super) leases: LeaseApi,
     pub(super) status: StatusBoard,
-    pub(super) observer: Arc<dyn Observer>,
+    pub(super) hooks: Arc<dyn ElectionHooks>,
     pub(super) memory: Mutex<Memory>,
 }
 
@@ -64,7 +64,7 @@ pub enum ElectionError {
     )]
     CoordinatedElection { lease: String, strategy: String },
     /// The API server accepted us before, then refused us (401 or 403) for longer than
-    /// [`rules::refusal_bound`]: rights revoked or credentials expired, not a restart.
+    /// [`super::rules::refusal_bound`]: rights revoked or credentials expired, not a restart.
     #[error(
         "the API server has refused every request for {} after accepting earlier ones: {error}",
         humantime::format_duration(Duration::from_secs(.after.as_secs()))
@@ -75,14 +75,14 @@ pub enum ElectionError {
 impl LeaderElector {
     /// An elector for `config`, using `client` for the Lease API. Checks the settings first.
     pub fn new(client: Client, config: ElectionConfig) -> Result<Self, ConfigError> {
-        Self::with_observer(client, config, Arc::new(NoObserver))
+        Self::with_hooks(client, config, Arc::new(NoHooks))
     }
 
-    /// Like [`LeaderElector::new`], reporting renewals and API errors to `observer`.
-    pub fn with_observer(
+    /// Like [`LeaderElector::new`], reporting requests, renewals and API errors to `hooks`.
+    pub fn with_hooks(
         client: Client,
         config: ElectionConfig,
-        observer: Arc<dyn Observer>,
+        hooks: Arc<dyn ElectionHooks>,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let leases = LeaseApi::new(
@@ -90,13 +90,13 @@ impl LeaderElector {
             &config.namespace,
             &config.lease_name,
             config.request_timeout,
-            observer.clone(),
+            hooks.clone(),
         );
         Ok(Self {
             config,
             leases,
             status: StatusBoard::new(),
-            observer,
+            hooks,
             memory: Mutex::default(),
         })
     }
@@ -164,7 +164,7 @@ impl LeaderElector {
     /// - [`ElectionError::CoordinatedElection`]: the Lease sets `spec.strategy`, so the
     ///   kube-apiserver chooses its holder and no replica may campaign for it.
     /// - [`ElectionError::StillRefused`]: the API server accepted us before, then refused
-    ///   every request (401 or 403) for longer than [`rules::refusal_bound`]: revoked rights
+    ///   every request (401 or 403) for longer than [`super::rules::refusal_bound`]: revoked rights
     ///   or expired credentials.
     ///
     /// # Cancel safety

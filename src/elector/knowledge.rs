@@ -173,7 +173,7 @@ impl LeaderElector {
     /// Another live process carries our identity: say so loudly (once a minute at most),
     /// and count it.
     pub(super) fn duplicate_identity(&self) {
-        self.observer.duplicate_identity();
+        self.hooks.duplicate_identity();
         let now = Instant::now();
         {
             let mut memory = self.memory();

@@ -18,7 +18,7 @@
 //! - `status`: [`ElectionStatus`], and the transitions that publish it.
 //! - [`leadership`]: the handle the leader's work holds for one term.
 //! - [`log_event`]: the `event` field of the log lines programs rely on.
-//! - [`observer`]: a hook for metrics: renewals, their latency, API errors.
+//! - [`hooks`]: hooks for metrics: requests, renewals and their latency, API errors.
 //!
 //! # The algorithm in one paragraph
 //!
@@ -66,9 +66,9 @@
 //! by the one-lease-duration wait, not by the token.
 
 pub mod config;
+pub mod hooks;
 pub mod leadership;
 pub mod log_event;
-pub mod observer;
 pub mod record;
 pub mod rules;
 
@@ -83,6 +83,6 @@ mod term;
 pub use api::{ApiError, Verb};
 pub use config::{AfterLoss, ConfigError, ElectionConfig, TimingField, Timings};
 pub use election::{ElectionError, LeaderElector, WORK_STARTS_AT_ANNOTATION};
+pub use hooks::{ElectionHooks, ErrorKind, NoHooks};
 pub use leadership::Leadership;
-pub use observer::{ErrorKind, NoObserver, Observer};
 pub use status::ElectionStatus;

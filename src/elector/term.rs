@@ -180,7 +180,7 @@ impl LeaderElector {
                     // deadline). Its work has been told it ended; a new term starts clean.
                     Ok(()) if term.is_over() => return StepDown::DeadlinePassed,
                     Ok(()) => {
-                        self.observer.renewed(attempt_started.elapsed());
+                        self.hooks.renewed(attempt_started.elapsed());
                         term.extend_to(attempt_started + timings.renew_deadline);
                         self.status.renewed(attempt_started);
                         next_renewal = attempt_started + timings.retry_period;
@@ -268,7 +268,7 @@ impl LeaderElector {
             Err(e) => return Err(RenewError::Api(e)),
         }
         debug!("fast-path renewal conflicted; reading the lease");
-        self.observer.slow_path();
+        self.hooks.slow_path();
         let Some(current) = self.leases.get().await.map_err(RenewError::Api)? else {
             return self.recreate(cached, budget, in_term).await;
         };
