@@ -29,7 +29,8 @@
 //! - `pool.rs`: the schedule: a few trials at a time, the API server restarts alone.
 //! - `results.rs`: the results file as types, the schema chaos/render.py reads.
 //! - `stats.rs`: percentiles and rounding. `provenance.rs`: the commit, binary and machine.
-//! - `render.py`: CHAOS.md from the results (Python, as bench/'s renderers are).
+//! - `render.py`: CHAOS.md from the results. It stays Python, as bench/'s renderers do: it
+//!   only turns the file `results.rs` describes into prose, which reads better as f-strings.
 //! - `../tests/support/`: the control plane, namespaces, replicas, the proxy and the overlap
 //!   checker, shared with the other test binaries. Their own tests are in tests/harness.rs.
 
