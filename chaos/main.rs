@@ -48,6 +48,7 @@ mod stats;
 mod trial;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -78,13 +79,18 @@ fn main() -> ExitCode {
         }
     };
     if settings.list {
+        // Written, not printed: `--list | head` must not panic when head stops reading.
+        let mut out = std::io::stdout().lock();
         for fault in Fault::ALL {
-            println!("{:<32} {}", fault.name(), fault.what());
+            if writeln!(out, "{:<32} {}", fault.name(), fault.what()).is_err() {
+                break;
+            }
         }
         return ExitCode::SUCCESS;
     }
     if settings.faults.is_empty() {
-        eprintln!("[chaos] no fault matches the filter: nothing to run");
+        // As libtest runs no test when `cargo test NAME` names none of its tests.
+        eprintln!("[chaos] no fault matches the filter (or --ignored): nothing to run");
         return ExitCode::SUCCESS;
     }
     match run(&settings) {
