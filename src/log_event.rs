@@ -10,6 +10,8 @@ pub use crate::elector::log_event::*;
 
 /// The leader's work began (after any delay the elector asked for).
 pub const WORK_STARTED: &str = "work_started";
+/// A run of the sample task was due, but the term had just ended: it did not run.
+pub const WORK_SKIPPED: &str = "work_skipped";
 /// One run of the sample task: "k8sensus is running sample task.".
 pub const WORK_RUN: &str = "work_run";
 /// The leader's work stopped; `ended_mono_ns` is when its authority ended.

@@ -35,7 +35,7 @@ pub async fn run(leadership: Leadership, period: Duration) {
                 // Both may be ready at once (after a freeze, say), and select! picks either:
                 // asking the clock here means a run never starts after the term's deadline.
                 if !leadership.still_leading() {
-                    warn!(fencing_token = token, mono_ns = monotonic_ns(), "the term of leadership is over: not running the sample task");
+                    warn!(fencing_token = token, mono_ns = monotonic_ns(), event = log_event::WORK_SKIPPED, "the term of leadership is over: not running the sample task");
                     break;
                 }
                 // `mono_ns` puts every run on the host's monotonic clock: tests check that no

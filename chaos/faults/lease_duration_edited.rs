@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use k8sensus::log_event;
 use kube::api::PostParams;
 use rand::Rng;
 
@@ -12,10 +13,6 @@ use super::secs;
 use crate::T;
 use crate::support::LEASE;
 use crate::trial::Trial;
-
-/// The warning of a standby that judges a claim with its own cap. The line has no `event`
-/// field (src/elector/election.rs logs it without one), so it is known by its wording.
-const CAPPED: &str = "longer than k8sensus honours";
 
 pub fn what(seconds: i32) -> String {
     let ld = T.lease_duration.as_secs_f64();
@@ -71,11 +68,11 @@ pub async fn run(t: &mut Trial, seconds: i32) -> Result<(), String> {
         t.gone.push(name);
     }
     t.healed();
-    let warned = t
-        .fleet()
-        .replicas
-        .iter()
-        .any(|r| !r.lines_with(CAPPED).is_empty());
+    let warned = t.fleet().replicas.iter().any(|r| {
+        r.logs()
+            .iter()
+            .any(|l| l.json["event"] == log_event::DURATION_CAPPED)
+    });
     t.notes.a_standby_warned_of_the_cap = Some(warned);
     Ok(())
 }

@@ -18,10 +18,6 @@ use crate::trial::Trial;
 /// How many of the resumed leader's first lines the results keep, for CHAOS.md's example.
 const SHOWN_AFTER_RESUME: usize = 8;
 
-/// The warning of a task whose own deadline check stopped it. The line has no `event` field
-/// (src/sample_task.rs logs it without one), so it is known by its wording.
-const TERM_OVER: &str = "the term of leadership is over";
-
 pub fn what() -> String {
     let ld = T.lease_duration.as_secs_f64();
     format!(
@@ -83,7 +79,7 @@ pub async fn run(t: &mut Trial) -> Result<(), String> {
         .collect();
     let term_over = logs
         .iter()
-        .any(|l| l.at >= continued_at && l.message().starts_with(TERM_OVER));
+        .any(|l| l.at >= continued_at && l.json["event"] == log_event::WORK_SKIPPED);
     let old_token = overlap::term_at(&terms, &replica.name, stopped_ns).map(|t| t.fencing_token);
     t.notes.stopped_s = Some(round3(pause.as_secs_f64()));
     t.notes.old_fencing_token = old_token;

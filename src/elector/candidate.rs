@@ -15,7 +15,6 @@
 //! ```
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use tokio::time::{Duration, Instant, sleep};
 use tokio_util::sync::CancellationToken;
@@ -264,23 +263,16 @@ impl LeaderElector {
         let work_wall = Timestamp::now()
             .checked_add(work_from.saturating_duration_since(started))
             .unwrap_or_else(|_| Timestamp::now());
-        let mut lease = Lease {
-            metadata: ObjectMeta {
-                name: Some(self.config.lease_name.clone()),
-                namespace: Some(self.config.namespace.clone()),
-                annotations: (work_from > started).then(|| {
-                    [(
-                        WORK_STARTS_AT_ANNOTATION.to_string(),
-                        rules::micros(work_wall).to_string(),
-                    )]
-                    .into()
-                }),
-                ..ObjectMeta::default()
-            },
-            spec: None,
-        };
-        record.write_to(&mut lease);
-        self.claiming(&record);
+        let mut lease = self.new_lease(&record);
+        if work_from > started {
+            lease.metadata.annotations = Some(
+                [(
+                    WORK_STARTS_AT_ANNOTATION.to_string(),
+                    rules::micros(work_wall).to_string(),
+                )]
+                .into(),
+            );
+        }
         match self.leases.create(&lease).await {
             Ok(lease) => {
                 info!(

@@ -10,6 +10,7 @@ use std::sync::MutexGuard;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -102,7 +103,7 @@ impl LeaderElector {
         }
         let own = self.config.timings.lease_duration;
         if rules::duration_capped(record, own) {
-            warn!(lease_duration_seconds = record.lease_duration_seconds,
+            warn!(lease_duration_seconds = record.lease_duration_seconds, event = log_event::DURATION_CAPPED,
                 honoured = %humantime::format_duration(rules::effective_duration(record, own)),
                 "the lease's leaseDurationSeconds is longer than k8sensus honours; its holder's claim is judged with the maximum instead");
         }
@@ -141,9 +142,20 @@ impl LeaderElector {
         lease
     }
 
-    /// A record about to be sent in a create: remembered as ours before it is sent.
-    pub(super) fn claiming(&self, record: &LeaseRecord) {
+    /// A new Lease object holding `record`, to be created. The record is remembered as ours
+    /// before it is sent.
+    pub(super) fn new_lease(&self, record: &LeaseRecord) -> Lease {
+        let mut lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.config.lease_name.clone()),
+                namespace: Some(self.config.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: None,
+        };
+        record.write_to(&mut lease);
         self.memory().written.wrote(record.clone());
+        lease
     }
 
     /// Our own write succeeded: remember the record as the server stored it. The Lease

@@ -5,7 +5,6 @@
 use std::future::Future;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use tokio::task::JoinHandle;
 use tokio::time::{Duration, Instant, sleep_until};
@@ -327,16 +326,7 @@ impl LeaderElector {
             self.config.timings.lease_duration,
             highest_seen,
         );
-        let mut lease = Lease {
-            metadata: ObjectMeta {
-                name: Some(self.config.lease_name.clone()),
-                namespace: Some(self.config.namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            spec: None,
-        };
-        record.write_to(&mut lease);
-        self.claiming(&record);
+        let lease = self.new_lease(&record);
         match self.leases.create_within(&lease, budget).await {
             Ok(lease) => {
                 info!(
