@@ -4,14 +4,21 @@
 //! A campaign is a loop over [`Step`]s:
 //!
 //! ```text
-//!            ┌──────────── error, watch ended, winner not seen ───────────┐
-//!            ▼                                                            │
-//!   Read ──GET──► Judge ──held by another──► StandBy ──released, expired,─┤
-//!            ▲      │  ╲                       ▲   deleted: Judge again   │
-//!            │      │   ╲──lost the race───────┘ (wait for the winner)    │
-//!          Pause ◄──┘ error, deleted while held, races keep being lost    │
-//!                   │                                                     │
-//!                   └──won──► Lead (the term, see `term`)                 │
+//!  step      what it does                        next step
+//!  ────────  ──────────────────────────────────  ───────────────────────────────────────────
+//!  Read      GET the Lease                       Judge (Pause after an error)
+//!  Judge     judge it, claim it if the rules     Lead      we won
+//!            allow (a conditional PUT or a       StandBy   held by another: wait for expiry
+//!            create)                             StandBy   lost the race: wait for the
+//!                                                          winner's write on the watch
+//!                                                Read      lost the race, and no watch
+//!                                                Pause     deleted while held; races keep
+//!                                                          being lost; an error
+//!  StandBy   follow the watch (or poll)          Judge     released, deleted, or expired
+//!                                                Read      the watch ended or went silent,
+//!                                                          or the winner's write never came
+//!  Pause     sleep                               Read
+//!  Lead      the term begins (see `term`)
 //! ```
 
 use k8s_openapi::api::coordination::v1::Lease;
