@@ -912,15 +912,24 @@ def cluster_markdown(r: dict) -> list[str]:
       "and release the Lease. A k8sensus standby sees the release on its watch and takes the Lease at once; a "
       "client-go standby finds it at its next poll, 2 to 4.4 s apart, so anywhere from a few milliseconds to "
       "4.4 s later. The time from `kubectl delete pod` includes kubectl's own start-up and request: the "
-      "rows beneath split it at the moment the driver's pod watch saw the pod marked for deletion.")
+      "rows beneath split it at the moment the driver's pod watch saw the pod marked for deletion."
+      + ("" if not (k8.get("delete_pod_deletion_seen_s") or {}).get("trials") else
+         f" For k8sensus that first part took {fs(k8['delete_pod_deletion_seen_s']['p50'])} at the median and "
+         f"{fs(k8['delete_pod_deletion_seen_s']['p90'])} at p90 (a Go program starting on a busy 2-core "
+         "machine), the handover itself (the deletion to the new `acquireTime`: the kubelet's SIGTERM, the "
+         f"work stopped, the release, a standby's watch and write) {fs(k8['delete_pod_deletion_seen_to_holder_s']['p50'])} "
+         f"and {fs(k8['delete_pod_deletion_seen_to_holder_s']['p90'])}."))
     a(f"- **Container crash.** The kubelet restarts the killed container at once (the first time; a second "
       "crash of the same pod would wait out a back-off of 10 s and more, so each crashed pod is replaced "
       "before the next trial). The restarted client-go process finds its own name in the Lease, trusts the "
       "record and resumes leading: the gap is the container's restart. A restarted k8sensus process does "
       "not trust a record it did not write, even one that carries its own name, since another live process "
       "with the same identity may have written it (README, \"What never two leaders rests on\"): it honours "
-      f"the record like anyone's, so a pod (any of the three) takes over once the record has gone unrenewed "
-      f"for the lease duration ({ld:g} s). The kill lands up to one retry period after the last renewal, "
+      f"the record like anyone's, so a pod takes over once the record has gone unrenewed for the lease "
+      f"duration ({ld:g} s) by its own clock; the standbys saw the last renewal before the restarted process "
+      "did, so one of them is first as a rule (here "
+      f"{k8['container_crash_worked_again_by']['another_pod']} of "
+      f"{k8['container_crash_to_work_s']['trials']} trials). The kill lands up to one retry period after the last renewal, "
       f"so the time from the kill is at most about {ld:g} s: this is the physical limit under those rules, "
       "and the target allows 0.5 s above it.")
     a("- **Rolling update.** With maxSurge 1 and maxUnavailable 0 the old pods go one at a time, each with "
