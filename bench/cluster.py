@@ -88,6 +88,7 @@ LD = TIMINGS["lease_duration_s"]
 RP = TIMINGS["retry_period_s"]
 SETTLE = 3.0  # seconds a deployment must look steady before a fault
 API_POLL = 0.25  # seconds between two reads of a deployment's pods
+LOG_POLL = 0.05  # seconds between two looks at the pods' lines (the tailer reads them as often)
 IMPLS = {"k8sensus": {"key": "k8sensus", "ns": "k8sensus"},
          "client_go": {"key": "client-go", "ns": "client-go"}}
 
@@ -511,7 +512,7 @@ def g_steady(dep: Deployment, what: str, no_restarts: bool = False, timeout: flo
     t0 = time.monotonic()
     since, holder, next_note = None, None, t0 + 30
     while time.monotonic() - t0 < timeout:
-        yield from bench.g_sleep(0.05)
+        yield from bench.g_sleep(LOG_POLL)
         st = dep.steady(no_restarts)
         now = time.monotonic()
         if st and st["holder"] == holder:
@@ -530,26 +531,12 @@ def g_steady(dep: Deployment, what: str, no_restarts: bool = False, timeout: flo
     return None
 
 
-def g_until(pred, timeout: float, every: float = 0.05):
-    """bench.g_wait, asking `pred` at most every `every` s (it may read the API or the logs)."""
-    end, nxt = time.monotonic() + timeout, 0.0
-    while True:
-        now = time.monotonic()
-        if now >= nxt:
-            r = pred()
-            if r:
-                return r
-            nxt = now + every
-        if now > end:
-            return None
-        yield
-
-
 def g_replaced(dep: Deployment, gone: set[str], timeout: float = 120):
     """Until the pods in `gone` have left the API and three Ready pods run."""
-    return (yield from g_until(lambda: (lambda p: len(p) == REPLICAS and not (gone & set(p))
-                                        and all(is_ready(x) for x in p.values()))(dep.pods()),
-                               timeout, API_POLL))
+    def replaced():
+        pods = dep.pods()
+        return len(pods) == REPLICAS and not gone & set(pods) and all(is_ready(x) for x in pods.values())
+    return (yield from bench.g_wait(replaced, timeout, API_POLL))
 
 
 def spawn_kubectl(dep: Deployment, *args: str) -> tuple[subprocess.Popen, float, int]:
@@ -597,10 +584,11 @@ def g_delete_trial(dep: Deployment, k: int, n: int):
         beside = dep.beside()
         idx = dep.watcher.count(dep.ns)
         p, t_wall, t_mono = spawn_kubectl(dep, "delete", "pod", old, "-n", dep.ns, "--wait=false")
-        ev = yield from g_until(bench.new_holder_pred(dep, idx, old), 60, every=0.0)
+        ev = yield from bench.g_wait(bench.new_holder_pred(dep, idx, old), 60, every=0.0)
         kubectl_t = yield from g_kubectl_done(p, f"delete pod {old}")
-        work = ev and (yield from g_until(lambda: dep.logs.first_work_after(dep.ns, t_mono, ev["holder"]), 60))
-        stop = yield from g_until(lambda: dep.logs.stopped_after(dep.ns, old, t_mono), 10)
+        work = ev and (yield from bench.g_wait(lambda: dep.logs.first_work_after(dep.ns, t_mono, ev["holder"]), 60,
+                                                   LOG_POLL))
+        stop = yield from bench.g_wait(lambda: dep.logs.stopped_after(dep.ns, old, t_mono), 10, LOG_POLL)
         accepted = dep.pod_watcher.deletion_seen(dep.ns, old)
         rec = {"trial": k, "ok": bool(ev and work and ev["acquire"]), "old": old, "beside": beside,
                "delete_t": t_wall, "delete_mono_ns": t_mono, "kubectl_returned_s": kubectl_t - t_wall,
@@ -649,10 +637,10 @@ def g_crash_trial(dep: Deployment, k: int, n: int):
         idx = dep.watcher.count(dep.ns)
         t_wall, t_mono = time.time(), time.monotonic_ns()
         os.kill(pid, signal.SIGKILL)
-        restarted = yield from g_until(lambda: dep.logs.first_line(dep.ns, old, 1), 60)
+        restarted = yield from bench.g_wait(lambda: dep.logs.first_line(dep.ns, old, 1), 60, LOG_POLL)
         dep.turn.give(dep)
         dep.activity = f"crash trial {k + 1} (waiting for a leader to work again)"
-        work = yield from g_until(lambda: dep.logs.first_work_after(dep.ns, t_mono), LD + 45)
+        work = yield from bench.g_wait(lambda: dep.logs.first_work_after(dep.ns, t_mono), LD + 45, LOG_POLL)
         rec = {"trial": k, "ok": bool(work), "old": old, "beside": beside, "kill_t": t_wall,
                "kill_mono_ns": t_mono, "host_pid": pid, "last_renew_t": last_renew,
                "kill_after_renew_s": t_wall - last_renew if last_renew else None,
@@ -708,7 +696,7 @@ def g_rollout_trial(dep: Deployment, k: int, n: int):
                 return None
             w = dep.logs.first_work_after(dep.ns, t_mono, h) if h in pods else None
             return w and dep.logs.working(dep.ns, h)
-        done = yield from g_until(finished, 300, API_POLL)
+        done = yield from bench.g_wait(finished, 300, API_POLL)
         yield from bench.g_sleep(1.0)  # the last lines of the old pods reach the tailer
         t_end = time.monotonic_ns()
         # The terms that worked during the rollout, the one working when it began included
@@ -758,12 +746,11 @@ def apply_and_first_work(dep: Deployment, kustomization: Path) -> None:
     argv = dep.cluster.kubectl_argv("apply", "-k", str(kustomization))
     t_wall, t_mono = time.time(), time.monotonic_ns()
     bench.run_cmd(argv)
-    work = _drive(g_until(lambda: dep.logs.first_work_after(dep.ns, t_mono), 180))
+    work = bench.drive(bench.g_wait(lambda: dep.logs.first_work_after(dep.ns, t_mono), 180, LOG_POLL))
     if not work:
         raise BenchError(f"{dep.key}: no work within 180 s of kubectl apply; pod logs in {LOG_DIR}")
     first = next((e for e in dep.watcher.since(dep.ns, idx) if e["holder"]), None)
-    ready = _drive(g_until(lambda: len(dep.pods()) == REPLICAS and all(is_ready(p) for p in dep.pods().values()),
-                           120, API_POLL))
+    ready = bench.drive(g_replaced(dep, set()))
     dep.apply = {"command": shlex.join(["kubectl", "apply", "-k", os.path.relpath(kustomization, REPO)]),
                  "apply_t": t_wall, "first_work_s": (work["mono"] - t_mono) / 1e9, "first_worker": work["pod"],
                  "first_holder": first["holder"] if first else None,
@@ -775,16 +762,6 @@ def apply_and_first_work(dep: Deployment, kustomization: Path) -> None:
         f"{ms(dep.apply['first_work_s'])}")
 
 
-def _drive(gen):
-    """Steps a generator to its end on the main thread; returns its value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-        time.sleep(bench.POLL)
-
-
 # ---------------------------------------------------------------------------
 # Building, the overlay for client-go, the results
 # ---------------------------------------------------------------------------
@@ -792,7 +769,7 @@ def _drive(gen):
 def client_go_image() -> tuple[Path, str, Path, bool]:
     binary, cached = bench.build_client_go_ref()
     out = bench.run_cmd([sys.executable, str(IMAGES), "client-go-ref", str(binary)], timeout=1800,
-                        heartbeat="assembling the client-go-ref image", show_stderr=True)
+                        heartbeat="building or finding the client-go-ref image", show_stderr=True)
     _, archive, name = out.strip().splitlines()[-1].split()
     return Path(archive), name, binary, cached
 

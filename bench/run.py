@@ -717,13 +717,18 @@ def g_sleep(seconds: float):
         yield
 
 
-def g_wait(pred, timeout: float):
-    end = time.monotonic() + timeout
+def g_wait(pred, timeout: float, every: float = 0.0):
+    """Until pred() is true (returns it) or `timeout` s passed (None); pred is asked at most
+    every `every` s (for one that reads the API or a growing log)."""
+    end, ask = time.monotonic() + timeout, 0.0
     while True:
-        r = pred()
-        if r:
-            return r
-        if time.monotonic() > end:
+        now = time.monotonic()
+        if now >= ask:
+            r = pred()
+            if r:
+                return r
+            ask = now + every
+        if now > end:
             return None
         yield
 
@@ -742,7 +747,13 @@ def run_all(*gens, beside=()) -> None:
 
 
 def drive(gen):
-    run_all(gen)
+    """Steps one generator to its end; returns its value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+        time.sleep(POLL)
 
 
 # ---------------------------------------------------------------------------

@@ -414,16 +414,19 @@ def build_client_go_ref(binary: Path) -> tuple[Path, str]:
         raise Fatal("building the images needs root (buildah with its own storage)")
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
+    distroless_key = sha(",".join(DISTROLESS_DEBS), apt_uris(DISTROLESS_DEBS), "v1")
+    key = sha(hashlib.sha256(binary.read_bytes()).hexdigest(), distroless_key, "v1")
+    name = f"{CLIENT_GO_REF}:{key}"
+    archive = cache / f"{CLIENT_GO_REF}-{key}.tar"
+    if archive.exists():  # written whole (os.replace), so no lock is needed to use it
+        log(f"{name}: cached ({archive.name})")
+        return archive, name
     with open(cache / ".lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log("another process is building the images; waiting for it ...")
             fcntl.flock(lock, fcntl.LOCK_EX)
-        distroless_key = sha(",".join(DISTROLESS_DEBS), apt_uris(DISTROLESS_DEBS), "v1")
-        key = sha(hashlib.sha256(binary.read_bytes()).hexdigest(), distroless_key, "v1")
-        name = f"{CLIENT_GO_REF}:{key}"
-        archive = cache / f"{CLIENT_GO_REF}-{key}.tar"
         if archive.exists():
             log(f"{name}: cached ({archive.name})")
             return archive, name
