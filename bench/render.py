@@ -906,6 +906,10 @@ def cluster_markdown(r: dict) -> list[str]:
         a(f"| {name} | {thr} | {cells} |")
     a("")
     ld = c["timings"]["lease_duration_s"]
+
+    def busy(phase):
+        ph = next((x for x in mach.get("load_by_phase") or [] if x["phase"] == phase), None)
+        return f" whose CPUs were {ph['cpu_busy_mean'] * 100:.0f} % busy on average meanwhile" if ph else ""
     a("What the figures show:")
     a("")
     a("- **Delete the leader pod.** The kubelet sends the leader SIGTERM; both implementations stop their work "
@@ -915,8 +919,8 @@ def cluster_markdown(r: dict) -> list[str]:
       "rows beneath split it at the moment the driver's pod watch saw the pod marked for deletion."
       + ("" if not (k8.get("delete_pod_deletion_seen_s") or {}).get("trials") else
          f" For k8sensus that first part took {fs(k8['delete_pod_deletion_seen_s']['p50'])} at the median and "
-         f"{fs(k8['delete_pod_deletion_seen_s']['p90'])} at p90 (a Go program starting on a busy 2-core "
-         "machine), the handover itself (the deletion to the new `acquireTime`: the kubelet's SIGTERM, the "
+         f"{fs(k8['delete_pod_deletion_seen_s']['p90'])} at p90 (kubectl is a Go program starting on a "
+         f"{mach['cpus']}-CPU machine{busy('k8sensus: delete trials')}), the handover itself (the deletion to the new `acquireTime`: the kubelet's SIGTERM, the "
          f"work stopped, the release, a standby's watch and write) {fs(k8['delete_pod_deletion_seen_to_holder_s']['p50'])} "
          f"and {fs(k8['delete_pod_deletion_seen_to_holder_s']['p90'])}."))
     a(f"- **Container crash.** The kubelet restarts the killed container at once (the first time; a second "
@@ -926,8 +930,9 @@ def cluster_markdown(r: dict) -> list[str]:
       "not trust a record it did not write, even one that carries its own name, since another live process "
       "with the same identity may have written it (README, \"What never two leaders rests on\"): it honours "
       f"the record like anyone's, so a pod takes over once the record has gone unrenewed for the lease "
-      f"duration ({ld:g} s) by its own clock; the standbys saw the last renewal before the restarted process "
-      "did, so one of them is first as a rule (here "
+      f"duration ({ld:g} s) by its own clock. A standby's clock started at the last renewal it saw, the "
+      "restarted process's only when it first read the record after its restart, so a standby is first as a "
+      "rule (here in "
       f"{k8['container_crash_worked_again_by']['another_pod']} of "
       f"{k8['container_crash_to_work_s']['trials']} trials). The kill lands up to one retry period after the last renewal, "
       f"so the time from the kill is at most about {ld:g} s: this is the physical limit under those rules, "
