@@ -84,18 +84,27 @@ clean: ## [build and run] remove build output (the control plane cache outside t
 	cargo clean
 
 # `bench` is also the name of a directory: without .PHONY, make would call it up to date.
+# BENCH_CLUSTER=0 skips the cluster part (it also skips itself where the cluster cannot run).
 .PHONY: bench
-bench: ## [measure] failover time, API load, memory and size, k8sensus side by side with client-go (writes bench/results.json and BENCHMARKS.md)
+bench: ## [measure] failover time, API load, memory and size, k8sensus side by side with client-go, locally and in a real cluster (writes bench/results.json and BENCHMARKS.md; BENCH_CLUSTER=0 skips the cluster part)
 	python3 bench/run.py
+	@if [ "$(BENCH_CLUSTER)" = 0 ]; then echo "==> make bench: the cluster part skipped (BENCH_CLUSTER=0)"; \
+	elif reason=$$($(CLUSTER) check 2>&1); then python3 bench/cluster.py; \
+	else echo "==> make bench: the cluster part skipped, the cluster cannot run here: $${reason#cluster: cannot run here: }"; fi
+
+.PHONY: bench-cluster
+bench-cluster: ## [measure] only the cluster part of `make bench` (as root: delete the leader pod, rollout restart, container crash, in the one-node cluster); keeps the rest of bench/results.json
+	python3 bench/cluster.py
 
 .PHONY: bench-scale
 bench-scale: ## [measure] only the scale part of `make bench` (one Lease, N = 3, 10, 30, 100 candidates); keeps the rest of bench/results.json
 	python3 bench/run.py --scale-only
 
 # `chaos` is also the name of a directory: without .PHONY, make would call it up to date.
+# The suite is a program with flags (`cargo test --test chaos -- --help`); cargo runs it from
+# the repository's root, so the relative --out lands in chaos/.
 .PHONY: chaos
 chaos: control-plane-bin ## [measure] fault injection: 20 randomized trials of each fault, checked for overlapping leaders (writes chaos/results.json and CHAOS.md)
 	rm -f chaos/*.log
-	status=0; K8SENSUS_CHAOS_TRIALS=20 K8SENSUS_CHAOS_RESULTS=$(CURDIR)/chaos/results.json \
-	  cargo test --locked --test chaos -- --nocapture || status=$$?; \
+	status=0; cargo test --locked --test chaos -- --trials 20 --out chaos/results.json || status=$$?; \
 	python3 chaos/render.py; exit $$status

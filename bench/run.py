@@ -383,7 +383,10 @@ def parse_time(s):
 class LeaseWatcher(threading.Thread):
     """Sees every write to every Lease named k8sensus-lease (a list, then a watch
     from its resourceVersion, resumed from the last one seen if it breaks).
-    Each event keeps the local time it arrived and the Lease's spec."""
+    Each event keeps the local time it arrived and the Lease's spec. A subclass may
+    watch other objects: PATH is what it lists and watches, _record what it keeps."""
+
+    PATH = "/apis/coordination.k8s.io/v1/leases?fieldSelector=" + urllib.parse.quote(f"metadata.name={LEASE}")
 
     def __init__(self, cp: ControlPlane):
         super().__init__(daemon=True, name="lease-watch")
@@ -409,12 +412,10 @@ class LeaseWatcher(threading.Thread):
             self.events.setdefault(md.get("namespace", ""), []).append(ev)
 
     def run(self) -> None:
-        sel = urllib.parse.quote(f"metadata.name={LEASE}")
         while not self.stopping:
             try:
                 if self.rv is None:
-                    status, body = self.cp.request(
-                        "GET", f"/apis/coordination.k8s.io/v1/leases?fieldSelector={sel}")
+                    status, body = self.cp.request("GET", self.PATH)
                     if status != 200:
                         raise OSError(f"list: {status}")
                     t = time.time()
@@ -424,8 +425,8 @@ class LeaseWatcher(threading.Thread):
                     self.relists += 1
                 conn = http.client.HTTPSConnection(self.cp.host, self.cp.port,
                                                    context=self.cp.ctx, timeout=None)
-                conn.request("GET", f"/apis/coordination.k8s.io/v1/leases?watch=1&fieldSelector={sel}"
-                             f"&resourceVersion={self.rv}&allowWatchBookmarks=true&timeoutSeconds=3600")
+                conn.request("GET", f"{self.PATH}&watch=1&resourceVersion={self.rv}"
+                             "&allowWatchBookmarks=true&timeoutSeconds=3600")
                 r = conn.getresponse()
                 if r.status == 410:
                     self.rv = None
@@ -716,13 +717,18 @@ def g_sleep(seconds: float):
         yield
 
 
-def g_wait(pred, timeout: float):
-    end = time.monotonic() + timeout
+def g_wait(pred, timeout: float, every: float = 0.0):
+    """Until pred() is true (returns it) or `timeout` s passed (None); pred is asked at most
+    every `every` s (for one that reads the API or a growing log)."""
+    end, ask = time.monotonic() + timeout, 0.0
     while True:
-        r = pred()
-        if r:
-            return r
-        if time.monotonic() > end:
+        now = time.monotonic()
+        if now >= ask:
+            r = pred()
+            if r:
+                return r
+            ask = now + every
+        if now > end:
             return None
         yield
 
@@ -741,7 +747,13 @@ def run_all(*gens, beside=()) -> None:
 
 
 def drive(gen):
-    run_all(gen)
+    """Steps one generator to its end; returns its value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+        time.sleep(POLL)
 
 
 # ---------------------------------------------------------------------------
@@ -1512,6 +1524,35 @@ def fs_log(v) -> str:
 # Main
 # ---------------------------------------------------------------------------
 
+def write_results(out: Path, results: dict) -> None:
+    """Writes the results file, keeping the "cluster" section of the one there: bench/cluster.py
+    writes that section alone, with its own command, times and source."""
+    if "cluster" not in results and out.exists():
+        kept = json.loads(out.read_text()).get("cluster")
+        if kept:
+            results["cluster"] = kept
+    out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+def one_run_at_a_time():
+    """The benchmark lock (bench/.run.lock), held as long as the returned file is open; None
+    (after saying why) if another run holds it: a second run would wipe this one's logs and
+    skew its timings. bench/cluster.py takes the same lock."""
+    lock = open(BENCH / ".run.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        log(f"error: another benchmark run is going on ({lock.read().strip() or 'pid unknown'}); "
+            "two at once would overwrite each other's logs and skew each other's timings")
+        return None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"pid {os.getpid()} ({Path(sys.argv[0]).name}), started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    lock.flush()
+    return lock
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--crash-trials", type=int, default=20,
@@ -1572,19 +1613,9 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_term)
 
-    # One run at a time: a second one would wipe this one's logs and skew its timings.
-    lock = open(BENCH / ".run.lock", "a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.seek(0)
-        log(f"error: another bench/run.py is running ({lock.read().strip() or 'pid unknown'}); "
-            "two at once would overwrite each other's logs and skew each other's timings")
+    lock = one_run_at_a_time()
+    if lock is None:
         return 1
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-    lock.flush()
 
     shutil.rmtree(LOG_DIR, ignore_errors=True)
     LOG_DIR.mkdir(parents=True)
@@ -1869,13 +1900,13 @@ def main() -> int:
                 section["machine"] = {"cpus": os.cpu_count(), "load_by_phase": [
                     p for p in sampler.summary() if p["phase"].startswith("scale")]}
                 results["scale"] = section
-                Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+                write_results(Path(args.out), results)
                 log(f"wrote {args.out} (scale: N = {', '.join(map(str, section['ns']))}"
                     f"{'' if section['complete'] else ', so far'})")
             save_scale(scale_part(cp, watcher, work, impls, normal, seed, audit_log, args, markers,
                                   sampler, progress, sets, save_scale))
         out = Path(args.out)
-        out.write_text(json.dumps(results, indent=1) + "\n")
+        write_results(out, results)
         log(f"wrote {out}")
     except KeyboardInterrupt:
         log("interrupted; stopping everything")

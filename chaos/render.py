@@ -3,7 +3,9 @@
 
     python3 chaos/render.py [--results chaos/results.json] [--out CHAOS.md]
 
-Every figure in CHAOS.md comes from the results file; nothing here measures anything.
+Every figure in CHAOS.md comes from the results file; nothing here measures anything. The
+file's schema is the Rust structs in chaos/results.rs (`Results` and what it holds): a key
+renamed there is renamed here too.
 """
 
 from __future__ import annotations
@@ -278,7 +280,7 @@ def render(r: dict) -> str:
         "line's `ended_mono_ns`: a frozen leader logs its stop only after it resumes), but "
         "never before its last run; a killed process's term ends at its last line. It fails "
         "if any two terms share more than a boundary instant: zero tolerance, to the "
-        "nanosecond. Its own tests (`cargo test --test chaos checker`) show it finds an "
+        "nanosecond. Its own tests (`cargo test --test harness checker`) show it finds an "
         "overlap of 1 ns, an overlap at a term's edge between two runs, a single run inside "
         "another term, two runs at the same instant and a run after a frozen term's deadline, "
         "and accepts terms that only touch.",
@@ -307,10 +309,10 @@ def render(r: dict) -> str:
         "## Reproduce",
         "",
         f"`make chaos` runs everything again ({r['duration_s'] / 60:.0f} minutes this time, "
-        f"with {r['parallel']} trials at a time; `K8SENSUS_CHAOS_PARALLEL` changes that). Plain "
-        f"`cargo test` runs one trial of each fault (under a minute), with its results in a "
-        f"scratch file. One fault, with this run's random choices (the timing of processes is "
-        f"not replayed):",
+        f"with {r['parallel']} trials at a time; `--parallel` changes that, and "
+        f"`cargo test --test chaos -- --help` lists every flag). Plain `cargo test` runs one "
+        f"trial of each fault (under a minute), with its results in a scratch file. One fault, "
+        f"with this run's random choices (the timing of processes is not replayed):",
         "",
         *reproduce(r),
         "",

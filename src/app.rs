@@ -2,11 +2,12 @@
 //! election visible: logs that tell the story, probes, metrics, Events, the leader label.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -73,10 +74,36 @@ struct LeaderContext {
     status: watch::Receiver<ElectionStatus>,
     events: EventRecorder,
     label: Option<LeaderLabel>,
+    /// The "stopped leading" Events of terms that have ended. They are written beside the
+    /// release rather than before it: an Event is for people, not for the election, and a
+    /// standby should not wait for it to take over.
+    endings: Mutex<JoinSet<()>>,
+}
+
+impl LeaderContext {
+    /// Waits (at most `limit`) for the Events of ended terms, before the process exits.
+    async fn finish_endings(&self, limit: Duration) {
+        let mut endings =
+            std::mem::take(&mut *self.endings.lock().unwrap_or_else(|e| e.into_inner()));
+        let all = async { while endings.join_next().await.is_some() {} };
+        if tokio::time::timeout(limit, all).await.is_err() {
+            warn!("gave up waiting to record the last term's \"stopped leading\" Event");
+        }
+    }
 }
 
 /// Runs until `shutdown` resolves (then stops the work, releases the Lease and returns
 /// `Ok`), or until something fails that retrying cannot fix.
+///
+/// # Errors
+///
+/// [`AppError`]: the API server cannot be reached or configured, the probe address cannot be
+/// bound, or the election ended with an error (see [`ElectionError`]).
+///
+/// # Cancel safety
+///
+/// Not cancel safe: resolve `shutdown` and await it instead. Dropping it leaves the Lease
+/// held until it expires (see [`LeaderElector::run`]).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let election = config.election.clone();
     info!(version = env!("CARGO_PKG_VERSION"), identity = %election.identity,
@@ -88,9 +115,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     info!(
         lease = %election.lease_ref(),
         identity = %election.identity,
-        lease_duration = %humantime::format_duration(election.lease_duration),
-        renew_deadline = %humantime::format_duration(election.renew_deadline),
-        retry_period = %humantime::format_duration(election.retry_period),
+        lease_duration = %humantime::format_duration(election.timings.lease_duration),
+        renew_deadline = %humantime::format_duration(election.timings.renew_deadline),
+        retry_period = %humantime::format_duration(election.timings.retry_period),
         "lease metadata: name={} namespace={}", election.lease_name, election.namespace
     );
 
@@ -104,12 +131,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let api_server = client::connect(election.request_timeout).await?;
     let client = api_server.client;
     let metrics = Arc::new(Metrics::new(&election.lease_name));
-    let elector = LeaderElector::with_observer(client.clone(), election.clone(), metrics.clone())
+    let elector = LeaderElector::with_hooks(client.clone(), election.clone(), metrics.clone())
         .map_err(ElectionError::from)?;
     let probe_state = Arc::new(ProbeState::new(
         elector.status(),
         metrics,
-        election.lease_duration,
+        election.timings.lease_duration,
     ));
     // Two tokens: `stop` starts the shutdown of the election; the probe server stays up until
     // the election has finished (so /readyz can say "shutting down" meanwhile).
@@ -144,6 +171,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             election.request_timeout,
         ),
         label,
+        endings: Mutex::default(),
     });
 
     let announcer = tokio::spawn(announce_leaders(
@@ -151,11 +179,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         election.identity.clone(),
     ));
     probe_state.set_elector_running(true);
+    let for_terms = context.clone();
     let campaign = elector.run(stop.clone(), move |leadership| {
-        leader_work(leadership, context.clone())
+        leader_work(leadership, for_terms.clone())
     });
     tokio::pin!(campaign);
-    let expiry = certificate_expiry(api_server.cert_expires, election.renew_deadline);
+    let expiry = certificate_expiry(api_server.cert_expires, election.timings.renew_deadline);
     let mut expired = None;
     let result = tokio::select! {
         result = &mut campaign => result,
@@ -172,6 +201,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             campaign.await
         }
     };
+    context.finish_endings(election.request_timeout).await;
     probe_state.set_elector_running(false);
     stop_server.cancel();
     announcer.abort();
@@ -222,12 +252,20 @@ async fn leader_work(leadership: Leadership, ctx: Arc<LeaderContext>) {
         tokio::join!(ctx.events.record("became leader", lease_uid.clone()), label);
     };
     tokio::join!(announce, sample_task::run(leadership, ctx.task_period));
-    let unlabel = async {
-        if let Some(label) = &ctx.label {
-            label.set(&ctx.pod_name, false).await;
-        }
+    // The work has stopped. The label comes off before the elector releases the Lease, so
+    // that at most one pod carries it; the Event is written beside the release.
+    let event = {
+        let events = ctx.events.clone();
+        async move { events.record("stopped leading", lease_uid).await }
     };
-    tokio::join!(ctx.events.record("stopped leading", lease_uid), unlabel);
+    {
+        let mut endings = ctx.endings.lock().unwrap_or_else(|e| e.into_inner());
+        while endings.try_join_next().is_some() {} // forget the Events of earlier terms
+        endings.spawn(event);
+    }
+    if let Some(label) = &ctx.label {
+        label.set(&ctx.pod_name, false).await;
+    }
 }
 
 /// Logs each change of leader, as the walkthrough's OnNewLeader callback does.

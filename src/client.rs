@@ -92,6 +92,15 @@ pub struct ApiServer {
 /// otherwise `HTTPS_PROXY` (or `HTTP_PROXY` for an `http://` server) applies unless the
 /// server's host matches `NO_PROXY`. Only `http://` proxies (HTTP CONNECT) are supported; any
 /// other is refused with a message naming where it came from.
+///
+/// # Errors
+///
+/// [`ClientError`]: no in-cluster config and no readable kubeconfig, an unusable proxy, or a
+/// kubeconfig kube cannot turn into a client; each message says what to fix.
+///
+/// # Cancel safety
+///
+/// Cancel safe: it makes no request.
 pub async fn connect(request_timeout: Duration) -> Result<ApiServer, ClientError> {
     let (mut config, kubeconfig_proxy) = match Config::incluster() {
         Ok(config) => {

@@ -210,9 +210,9 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(&["--lease-name", "k8sensus-lease", "--identity", "pod-a"]).unwrap();
-        assert_eq!(c.election.lease_duration, Duration::from_secs(15));
-        assert_eq!(c.election.renew_deadline, Duration::from_secs(10));
-        assert_eq!(c.election.retry_period, Duration::from_secs(2));
+        assert_eq!(c.election.timings.lease_duration, Duration::from_secs(15));
+        assert_eq!(c.election.timings.renew_deadline, Duration::from_secs(10));
+        assert_eq!(c.election.timings.retry_period, Duration::from_secs(2));
         assert_eq!(c.election.request_timeout, Duration::from_secs(5));
         assert_eq!(c.task_period, Duration::from_secs(10));
         assert_eq!(c.election.after_loss, AfterLoss::Rejoin);

@@ -40,6 +40,10 @@ impl EventRecorder {
 
     /// Records `"<identity> <what>"` on the Lease (`lease_uid` lets `kubectl describe lease`
     /// find it). Failures are logged, never fatal: an Event is for people, not for the election.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped, the Event is simply not written (or written once).
     pub async fn record(&self, what: &str, lease_uid: Option<String>) {
         let now = Time(Timestamp::now());
         let event = Event {

@@ -33,6 +33,11 @@ impl LeaderLabel {
     /// Labels `pod` as the leader (`true`) or removes the label (`false`), with a JSON merge
     /// patch that touches nothing else. Failures are logged and otherwise ignored: the label
     /// is a convenience for people and Services, the Lease is the truth.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the patch either reaches the API server or not; it sets an absolute
+    /// value, so a later call corrects either outcome.
     pub async fn set(&self, pod: &str, leader: bool) {
         let value = if leader { json!(LEADER) } else { json!(null) };
         let patch = Patch::Merge(json!({ "metadata": { "labels": { LABEL: value } } }));

@@ -9,6 +9,8 @@ use clap::Parser;
 use k8sensus::cli::{Cli, Command, LogFormat};
 use k8sensus::config::{self, Config};
 use k8sensus::{app, shutdown, status, telemetry};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
 fn main() -> ExitCode {
     let cli = Cli::parse(); // prints usage errors itself and exits with status 2
@@ -48,8 +50,9 @@ fn main() -> ExitCode {
         }
     };
     finish(block_on(async {
-        let stop =
-            shutdown::on_signals().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        let mut signals = shutdown::Signals::install()
+            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        let stop = CancellationToken::new();
         // Nobody reads our logs any more: shut down as on SIGTERM.
         let closed = telemetry::output_closed();
         let on_close = stop.clone();
@@ -57,9 +60,25 @@ fn main() -> ExitCode {
             closed.cancelled().await;
             on_close.cancel();
         });
-        app::run(config, stop.cancelled_owned())
-            .await
-            .map_err(|e| e.to_string())
+        let app = app::run(config, stop.clone().cancelled_owned());
+        tokio::pin!(app);
+        // The first signal starts the orderly shutdown; the app then stops its work, releases
+        // the Lease and returns.
+        tokio::select! {
+            result = &mut app => return result.map_err(|e| e.to_string()),
+            name = signals.next() => {
+                info!("received {name}: shutting down (send it again to exit at once)");
+                stop.cancel();
+            }
+        }
+        // A second signal: the orderly path is stuck, or the user will not wait for it.
+        tokio::select! {
+            result = &mut app => result.map_err(|e| e.to_string()),
+            name = signals.next() => {
+                warn!("received {name} again: exiting at once, without releasing the lease");
+                Err(format!("stopped by a second {name}; the lease was not released and expires after its lease duration"))
+            }
+        }
     }))
 }
 
@@ -69,7 +88,11 @@ fn block_on(work: impl Future<Output = Result<(), String>>) -> Result<(), String
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(work)
+    let result = runtime.block_on(work);
+    // Whatever is left (a stuck work after a second signal, the probe server) is abandoned,
+    // not waited for: the process is about to exit.
+    runtime.shutdown_background();
+    result
 }
 
 fn finish(result: Result<(), String>) -> ExitCode {

@@ -13,11 +13,16 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::elector::{ElectionStatus, ErrorKind, Observer, Verb};
+use crate::elector::{ElectionHooks, ElectionStatus, ErrorKind, Verb};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LeaseLabels {
     name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerbLabels {
+    verb: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -27,7 +32,7 @@ struct ErrorLabels {
 }
 
 /// The registry and every metric in it. Counters and the histogram are fed by the elector
-/// (through [`Observer`]); the gauges are read from the election status at scrape time.
+/// (through [`ElectionHooks`]); the gauges are read from the election status at scrape time.
 pub struct Metrics {
     registry: Registry,
     lease: LeaseLabels,
@@ -36,6 +41,7 @@ pub struct Metrics {
     transitions: Family<LeaseLabels, Gauge>,
     renew_seconds: Histogram,
     slow_path: Family<LeaseLabels, Counter>,
+    api_requests: Family<VerbLabels, Counter>,
     api_errors: Family<ErrorLabels, Counter>,
     duplicate_identity: Family<LeaseLabels, Counter>,
 }
@@ -73,6 +79,12 @@ impl Metrics {
             "renewals that conflicted on the fast path and had to read the lease (client-go's name)",
             slow_path.clone(),
         );
+        let api_requests = Family::<VerbLabels, Counter>::default();
+        registry.register(
+            "k8sensus_api_requests",
+            "Lease API calls sent, by verb, whatever their outcome (a watch counts when it is opened)",
+            api_requests.clone(),
+        );
         let api_errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "k8sensus_api_errors",
@@ -95,6 +107,7 @@ impl Metrics {
             transitions,
             renew_seconds,
             slow_path,
+            api_requests,
             api_errors,
             duplicate_identity,
         }
@@ -125,7 +138,7 @@ impl Metrics {
     }
 }
 
-impl Observer for Metrics {
+impl ElectionHooks for Metrics {
     fn renewed(&self, latency: Duration) {
         self.renew_seconds.observe(latency.as_secs_f64());
     }
@@ -138,16 +151,18 @@ impl Observer for Metrics {
         self.duplicate_identity.get_or_create(&self.lease).inc();
     }
 
+    fn api_request(&self, verb: Verb) {
+        self.api_requests
+            .get_or_create(&VerbLabels {
+                verb: verb.as_str(),
+            })
+            .inc();
+    }
+
     fn api_error(&self, verb: Verb, kind: ErrorKind) {
-        let verb = match verb {
-            Verb::Get => "get",
-            Verb::Create => "create",
-            Verb::Update => "update",
-            Verb::Watch => "watch",
-        };
         self.api_errors
             .get_or_create(&ErrorLabels {
-                verb,
+                verb: verb.as_str(),
                 kind: kind.as_str(),
             })
             .inc();
@@ -163,6 +178,8 @@ mod tests {
     fn renders_the_leader_gauge_and_counters() {
         let metrics = Metrics::new("my-lease");
         metrics.renewed(Duration::from_millis(3));
+        metrics.api_request(Verb::Update);
+        metrics.api_request(Verb::Update);
         metrics.api_error(Verb::Update, ErrorKind::Timeout);
         metrics.duplicate_identity();
         let status = ElectionStatus {
@@ -181,6 +198,10 @@ mod tests {
         );
         assert!(
             text.contains("k8sensus_api_errors_total{verb=\"update\",kind=\"timeout\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("k8sensus_api_requests_total{verb=\"update\"} 2"),
             "{text}"
         );
         assert!(

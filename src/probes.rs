@@ -128,6 +128,14 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// The unspecified IPv6 address (`[::]`, which `--probe-addr :PORT` means) is bound
 /// dual-stack, so the kubelet reaches the probes over IPv4 and IPv6 alike; on a host without
 /// IPv6 it falls back to `0.0.0.0`.
+///
+/// # Errors
+///
+/// The address cannot be bound (taken, or not ours); the error says which.
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropped before it resolves, nothing stays bound.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
         match bind_dual_stack(addr) {
@@ -161,6 +169,11 @@ fn ipv6_is_absent(e: &std::io::Error) -> bool {
 
 /// Serves the probes until `stop` is cancelled. Each connection must send its request
 /// headers within [`HEADER_READ_TIMEOUT`], and at most [`MAX_CONNECTIONS`] are open at once.
+///
+/// # Cancel safety
+///
+/// Dropping it stops accepting; connections already accepted are served on their own
+/// tasks until they finish or time out. Cancel `stop` for the orderly end.
 pub async fn serve(listener: TcpListener, state: Arc<ProbeState>, stop: CancellationToken) {
     if let Ok(addr) = listener.local_addr() {
         info!(probe_addr = %addr, "serving /healthz, /readyz and /metrics on http://{addr}");

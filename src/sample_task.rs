@@ -12,6 +12,11 @@ use crate::telemetry::monotonic_ns;
 /// Runs the sample task until the term of leadership ends. This is the shape any leader-only
 /// work should have: wait for either the next tick or the end of the term, and check
 /// `still_leading()` right before acting.
+///
+/// # Cancel safety
+///
+/// Cancel safe: between runs it only waits. Aborting it mid-run cuts a log line short at
+/// worst; the elector aborts it only if it ignores the end of its term.
 pub async fn run(leadership: Leadership, period: Duration) {
     let token = leadership.fencing_token();
     // A term that began by creating a missing Lease may not work yet (the elector logged why).
@@ -30,7 +35,7 @@ pub async fn run(leadership: Leadership, period: Duration) {
                 // Both may be ready at once (after a freeze, say), and select! picks either:
                 // asking the clock here means a run never starts after the term's deadline.
                 if !leadership.still_leading() {
-                    warn!(fencing_token = token, mono_ns = monotonic_ns(), "the term of leadership is over: not running the sample task");
+                    warn!(fencing_token = token, mono_ns = monotonic_ns(), event = log_event::WORK_SKIPPED, "the term of leadership is over: not running the sample task");
                     break;
                 }
                 // `mono_ns` puts every run on the host's monotonic clock: tests check that no

@@ -1,36 +1,44 @@
 //! Graceful shutdown on SIGTERM (what Kubernetes sends when it deletes a pod) or SIGINT
 //! (Ctrl-C).
+//!
+//! The first signal starts the orderly path: stop the leader's work, wait for it, release
+//! the Lease, exit 0. A second one means the orderly path is stuck and the user wants out:
+//! `main` then exits at once with status 1, and the Lease expires after its lease duration.
+//! This module only reports the signals; `main` decides what they mean.
 
-use tokio::signal::unix::{SignalKind, signal};
-use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
-/// Returns a token that is cancelled on the first SIGTERM or SIGINT. That starts the orderly
-/// path: stop the leader's work, wait for it, release the Lease, exit 0.
+/// The process's SIGTERM and SIGINT handlers.
 ///
-/// A second signal exits at once with status 1, for when the orderly path is stuck. The Lease
-/// is then not released and simply expires after its lease duration.
-///
-/// The handlers are installed before anything else happens, so a signal that arrives during
-/// start-up is not lost (the default action would kill the process without a release).
-pub fn on_signals() -> std::io::Result<CancellationToken> {
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
-        };
-        info!("received {name}: shutting down (send it again to exit at once)");
-        cancel.cancel();
-        let name = tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
-        };
-        warn!("received {name} again: exiting at once, without releasing the lease");
-        std::process::exit(1);
-    });
-    Ok(token)
+/// Install them before anything else happens, so that a signal that arrives during start-up
+/// is not lost (the default action would kill the process without a release).
+pub struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    ///
+    /// # Errors
+    ///
+    /// The operating system refused to install a handler (see `tokio::signal::unix::signal`).
+    pub fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Waits for the next SIGTERM or SIGINT and returns its name.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a signal that arrives while no one waits is kept for the next call.
+    pub async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
 }

@@ -100,6 +100,15 @@ fn causes(error: &dyn std::error::Error) -> String {
 
 /// Prints the Lease once, or (`watch`) a line for every change, with the leaderless gap at
 /// each handover, until interrupted or until nobody reads the output any more.
+///
+/// # Errors
+///
+/// [`StatusError`]: the API server cannot be reached, or refuses to show the Lease (RBAC);
+/// the message says what to do. A Lease that does not exist is reported, not an error.
+///
+/// # Cancel safety
+///
+/// Cancel safe: it only reads.
 pub async fn run(namespace: &str, name: &str, watch: bool) -> Result<(), StatusError> {
     let connected = crate::client::connect(REQUEST_TIMEOUT).await?;
     let api: Api<Lease> = Api::namespaced(connected.client, namespace);

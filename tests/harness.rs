@@ -6,8 +6,13 @@
 //! - `metrics_text`: the one /metrics reader accepts what k8sensus serves and refuses what a
 //!   Prometheus scraper would.
 //! - `overlap_checker`: the checker keys on `event` and can fail.
+//! - `chaos_stats_and_proxy`: the chaos suite's percentiles are nearest-rank, and the fault
+//!   proxy's modes do what they say.
 
 mod support;
+
+#[path = "../chaos/stats.rs"]
+mod stats;
 
 mod log_lines {
     use std::io::Write;
@@ -179,7 +184,7 @@ mod log_lines {
 mod metrics_text {
     use std::time::Duration;
 
-    use k8sensus::elector::{ElectionStatus, ErrorKind, Observer, Verb};
+    use k8sensus::elector::{ElectionHooks, ElectionStatus, ErrorKind, Verb};
 
     use crate::support::metrics::Metrics;
 
@@ -471,5 +476,127 @@ mod overlap_checker {
         assert_eq!(next.replica, "b");
         assert!((gap - 3.5).abs() < 1e-9, "{gap}");
         assert!(overlap::gap_after(&terms, &terms[2]).is_none());
+    }
+}
+
+/// The chaos suite's statistics, and the fault proxy.
+mod chaos_stats_and_proxy {
+    use std::time::{Duration, Instant};
+
+    use crate::stats::{percentile, round3};
+    use crate::support::proxy::Proxy;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&values, 90.0), Some(18.0));
+        assert_eq!(percentile(&values, 50.0), Some(10.0));
+        assert_eq!(percentile(&[3.0], 90.0), Some(3.0));
+        assert_eq!(percentile(&[], 90.0), None);
+    }
+
+    #[test]
+    fn durations_are_rounded_to_the_millisecond() {
+        assert_eq!(round3(3.845_499), 3.845);
+        assert_eq!(round3(3.845_5), 3.846);
+        assert_eq!(round3(-0.000_4), -0.0);
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // The proxy, checked: each mode does what it says
+    // -------------------------------------------------------------------------------------------
+
+    /// An echo server on a free port of 127.0.0.1, in the current runtime.
+    async fn echo_server() -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = conn.read(&mut buf).await {
+                        if n == 0 || conn.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// Sends `ping` and waits up to `within` for it to come back: Ok(round trip), or the error
+    /// (a timeout is `TimedOut`).
+    async fn ping(conn: &mut tokio::net::TcpStream, within: Duration) -> std::io::Result<Duration> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let sent = Instant::now();
+        conn.write_all(b"ping").await?;
+        let mut buf = [0u8; 4];
+        match tokio::time::timeout(within, conn.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => {
+                assert_eq!(&buf, b"ping");
+                Ok(sent.elapsed())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn proxy_modes_do_what_they_say() {
+        use tokio::net::TcpStream;
+        let proxy = Proxy::start(echo_server().await);
+        let connect = || TcpStream::connect(proxy.addr());
+        let mut conn = connect().await.unwrap();
+        ping(&mut conn, Duration::from_secs(2)).await.expect("pass");
+
+        // Latency applies each way, to open and new connections alike.
+        proxy.latency(Duration::from_millis(300));
+        let took = ping(&mut conn, Duration::from_secs(3))
+            .await
+            .expect("latency");
+        assert!(took >= Duration::from_millis(590), "round trip {took:?}");
+        let mut fresh = connect().await.unwrap();
+        let took = ping(&mut fresh, Duration::from_secs(3)).await.unwrap();
+        assert!(took >= Duration::from_millis(590), "round trip {took:?}");
+        proxy.pass();
+        ping(&mut fresh, Duration::from_secs(2))
+            .await
+            .expect("pass again");
+
+        // A blackhole answers nothing, on open connections and on new ones.
+        proxy.blackhole();
+        let e = ping(&mut conn, Duration::from_millis(500))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        let mut during = connect().await.expect("a blackhole still accepts");
+        let e = ping(&mut during, Duration::from_millis(500))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+
+        // Reset: open connections are reset at once, and new ones as soon as they are accepted.
+        proxy.pass();
+        let mut open = connect().await.unwrap();
+        ping(&mut open, Duration::from_secs(2))
+            .await
+            .expect("pass after the blackhole");
+        proxy.reset();
+        let e = ping(&mut open, Duration::from_secs(2)).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+        let e = match connect().await {
+            Ok(mut c) => ping(&mut c, Duration::from_secs(2)).await.unwrap_err(),
+            Err(e) => e,
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+
+        // Healed: new connections work again.
+        proxy.pass();
+        let mut healed = connect().await.unwrap();
+        ping(&mut healed, Duration::from_secs(2))
+            .await
+            .expect("healed");
     }
 }

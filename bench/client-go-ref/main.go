@@ -15,6 +15,12 @@
 // both on one timeline; and the lines the tests read carry k8sensus's "event"
 // names (src/log_event.rs: acquired, work_started, work_run, work_stopped,
 // stopped_leading, new_leader), which the tests match on instead of wording.
+//
+// With --probe-addr (deployment manifests set :8080, as k8sensus's default) it
+// serves the same probes as k8sensus: /healthz from client-go's HealthzAdaptor
+// with a 10 s timeout (unhealthy when this replica believes it leads but has not
+// renewed for the lease duration + 10 s), and /readyz, ready once the elector
+// runs and not ready once a signal has started the shutdown.
 package main
 
 import (
@@ -23,9 +29,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,6 +81,7 @@ func run() int {
 	renewDeadline := fs.Duration("renew-deadline", 10*time.Second, "how long the leader keeps retrying a renewal before it stops leading")
 	retryPeriod := fs.Duration("retry-period", 2*time.Second, "time between attempts (jitter factor 1.2)")
 	taskPeriod := fs.Duration("task-period", 10*time.Second, "period of the sample task run while leading")
+	probeAddr := fs.String("probe-addr", "", "serve /healthz and /readyz on this address (e.g. :8080); empty: none")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -124,8 +134,40 @@ func run() int {
 		"lease_duration", leaseDuration.String(), "renew_deadline", renewDeadline.String(),
 		"retry_period", retryPeriod.String())
 
+	// The same liveness rule as k8sensus's /healthz: client-go's adaptor, 10 s past the
+	// lease duration (k8sensus's HEALTH_MARGIN).
+	healthz := leaderelection.NewLeaderHealthzAdaptor(10 * time.Second)
+	var electorRunning atomic.Bool
+	if *probeAddr != "" {
+		ln, err := net.Listen("tcp", *probeAddr)
+		if err != nil {
+			log.Error("cannot serve the probes", "probe_addr", *probeAddr, "error", err.Error())
+			return 1
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			if err := healthz.Check(r); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+			if !electorRunning.Load() || signalled.Err() != nil {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		log.Info("serving /healthz and /readyz", "probe_addr", ln.Addr().String())
+	}
+
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
+		WatchDog:        healthz,
 		LeaseDuration:   *leaseDuration,
 		RenewDeadline:   *renewDeadline,
 		RetryPeriod:     *retryPeriod,
@@ -173,6 +215,7 @@ func run() int {
 
 	// Run campaigns once and returns when leadership is lost or ctx is cancelled
 	// (after releasing the Lease, since ReleaseOnCancel is set).
+	electorRunning.Store(true)
 	elector.Run(ctx)
 	if signalled.Err() != nil {
 		log.Info("shut down", "event", "exit", "identity", *identity)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A real one-node Kubernetes cluster on this machine, inside namespaces of its own.
 
-    cluster.py run --dir DIR [--lifeline-stdin] [--keep]
-        Build (or find cached) the binaries and images, start the cluster, print
+    cluster.py run --dir DIR [--lifeline-stdin] [--keep] [--image ARCHIVE ...]
+        Build (or find cached) the binaries and images, start the cluster (with
+        each --image docker-archive imported into containerd too), print
         "READY <DIR/admin.kubeconfig>" on stdout, and stay in the foreground until
         SIGTERM/SIGINT/SIGHUP, or with --lifeline-stdin until stdin closes. With
         --lifeline-stdin, stdin takes one command per line, each answered with one
@@ -724,8 +725,12 @@ def set_pdeathsig_self(sig: int) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     d = Path(args.dir).resolve()
+    extra = [Path(a).resolve() for a in args.image]
     try:
         preflight()
+        for a in extra:
+            if not a.is_file():
+                raise Fatal(f"--image {a}: no such file")
     except Fatal as e:
         log(f"cannot start: {e}")
         return 1
@@ -765,7 +770,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         inner = subprocess.Popen(
             ["unshare", "--net", "--mount", "--propagation", "slave", sys.executable,
              __file__, "_inner", "--dir", str(d), "--bin", str(bin_dir), "--run-id", run_id,
-             "--image", str(pause), "--image", str(app)],
+             *(f"--image={a}" for a in [pause, app, *extra])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             preexec_fn=cp._set_pdeathsig)
         # Record the namespaces at once, so cleanup finds everything in them.
@@ -876,6 +881,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dir", required=True)
     r.add_argument("--lifeline-stdin", action="store_true")
     r.add_argument("--keep", action="store_true", help="keep DIR (logs) after stopping")
+    r.add_argument("--image", action="append", default=[],
+                   help="one more docker-archive to import into containerd (repeatable)")
     sub.add_parser("check")
     i = sub.add_parser("_inner")
     i.add_argument("--dir", required=True)

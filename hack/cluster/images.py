@@ -3,6 +3,10 @@
 
     images.py build      build (or find cached) every image; print two lines on stdout:
                          "pause <archive>" and "k8sensus <archive>"
+    images.py client-go-ref BINARY
+                         the benchmark's client-go reference (bench/client-go-ref, a static
+                         Go binary) on the distroless stand-in; print one line on stdout:
+                         "client-go-ref <archive> <image name>"
 
 Four images, each cached under ~/.cache/k8sensus/images/ as a docker-archive tarball whose
 file name carries a hash of everything that went into it, so a second run with nothing
@@ -21,6 +25,12 @@ changed reuses it and any change rebuilds only what depends on it:
                                           module, gcc -Os -static
   k8sensus:0.1.0                          the project's Dockerfile, unchanged, built by
                                           `buildah bud --pull=never --layers`
+
+and, for `make bench-cluster` only (bench/cluster.py), an assembled image:
+
+  client-go-ref:<key>                     the static client-go-ref binary at /client-go-ref
+                                          on the distroless stand-in above (the same base as
+                                          k8sensus:0.1.0), user 65532; the tag is its cache key
 
 OFFLINE: the Dockerfile runs `cargo build --locked`, which would fetch crates. We copy this
 machine's cargo registry (index cache and .crate files, after `cargo fetch --locked` for the
@@ -393,8 +403,51 @@ def build_all() -> tuple[Path, Path]:
     return pause, app
 
 
+CLIENT_GO_REF = "client-go-ref"
+
+
+def build_client_go_ref(binary: Path) -> tuple[Path, str]:
+    """The client-go reference as an image: its static binary copied onto the distroless
+    stand-in. Cached by the binary's own hash and the base's key. Returns (archive, name)."""
+    require("buildah", "apt-get")
+    if os.geteuid() != 0:
+        raise Fatal("building the images needs root (buildah with its own storage)")
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    distroless_key = sha(",".join(DISTROLESS_DEBS), apt_uris(DISTROLESS_DEBS), "v1")
+    key = sha(hashlib.sha256(binary.read_bytes()).hexdigest(), distroless_key, "v1")
+    name = f"{CLIENT_GO_REF}:{key}"
+    archive = cache / f"{CLIENT_GO_REF}-{key}.tar"
+    if archive.exists():  # written whole (os.replace), so no lock is needed to use it
+        log(f"{name}: cached ({archive.name})")
+        return archive, name
+    with open(cache / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("another process is building the images; waiting for it ...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if archive.exists():
+            log(f"{name}: cached ({archive.name})")
+            return archive, name
+        ensure("distroless", DISTROLESS, distroless_key, build_distroless, in_storage=True)
+        t0 = time.monotonic()
+        ctr = buildah("from", "--pull=never", DISTROLESS)
+        try:
+            buildah("copy", "--chown", "0:0", "--chmod", "0755", ctr, str(binary), "/client-go-ref")
+            buildah("config", "--entrypoint", '["/client-go-ref"]', "--user", "65532",
+                    ctr)
+            buildah("commit", "--rm", "--format", "docker", ctr, name)
+        except BaseException:
+            subprocess.run(["buildah", *storage_opts(), "rm", ctr], capture_output=True)
+            raise
+        save(name, name, archive)
+        log(f"{name}: assembled in {cp.fmt_elapsed(time.monotonic() - t0)} -> {archive}")
+        return archive, name
+
+
 def main(argv: list[str]) -> int:
-    if argv[1:] != ["build"]:
+    if argv[1:] != ["build"] and not (len(argv) == 3 and argv[1] == CLIENT_GO_REF):
         print(__doc__, file=sys.stderr)
         return 2
     # Buildah mounts overlays (and its storage) while it works. Run in a private mount
@@ -406,6 +459,10 @@ def main(argv: list[str]) -> int:
         os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
                               sys.executable, str(Path(__file__).resolve()), *argv[1:]])
     try:
+        if argv[1] == CLIENT_GO_REF:
+            archive, name = build_client_go_ref(Path(argv[2]).resolve())
+            print(f"{CLIENT_GO_REF} {archive} {name}", flush=True)
+            return 0
         pause, app = build_all()
     except Fatal as e:
         log(f"error: {e}")

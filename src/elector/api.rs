@@ -11,7 +11,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 
-use super::observer::Observer;
+use super::hooks::ElectionHooks;
 
 /// The Lease API for one named Lease.
 ///
@@ -27,7 +27,7 @@ pub(crate) struct LeaseApi {
     /// Whether any call has succeeded yet: see [`classify`] for why a refusal means something
     /// different before and after.
     accepted_once: Arc<AtomicBool>,
-    observer: Arc<dyn Observer>,
+    hooks: Arc<dyn ElectionHooks>,
 }
 
 /// What went wrong with one call. [`ApiError::is_fatal`] tells whether retrying can help.
@@ -97,14 +97,21 @@ pub enum Verb {
     Watch,
 }
 
-impl std::fmt::Display for Verb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Verb {
+    /// The verb as RBAC and the audit log name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Verb::Get => "get",
             Verb::Create => "create",
             Verb::Update => "update",
             Verb::Watch => "watch",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -130,7 +137,7 @@ impl LeaseApi {
         namespace: &str,
         name: &str,
         timeout: Duration,
-        observer: Arc<dyn Observer>,
+        hooks: Arc<dyn ElectionHooks>,
     ) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
@@ -138,7 +145,7 @@ impl LeaseApi {
             namespace: namespace.to_string(),
             timeout,
             accepted_once: Arc::new(AtomicBool::new(false)),
-            observer,
+            hooks,
         }
     }
 
@@ -217,6 +224,7 @@ impl LeaseApi {
         timeout: Duration,
         request: impl Future<Output = kube::Result<T>>,
     ) -> Result<T, ApiError> {
+        self.hooks.api_request(verb);
         match tokio::time::timeout(timeout, request).await {
             Ok(Ok(value)) => {
                 self.accepted_once.store(true, Ordering::Relaxed);
@@ -233,7 +241,7 @@ impl LeaseApi {
 
     fn report(&self, error: ApiError) -> ApiError {
         let (verb, kind) = error.kind();
-        self.observer.api_error(verb, kind);
+        self.hooks.api_error(verb, kind);
         error
     }
 

@@ -11,14 +11,9 @@ pub struct ElectionConfig {
     pub namespace: String,
     /// Who we are: written to `spec.holderIdentity` when we lead. Must be unique per replica.
     pub identity: String,
-    /// How long a standby waits, after it last saw the Lease change, before taking it over.
-    /// Written to `spec.leaseDurationSeconds`, so it must be whole seconds.
-    pub lease_duration: Duration,
-    /// How long the leader keeps leading without a successful renewal.
-    pub renew_deadline: Duration,
-    /// How often the leader renews. Standbys watch the Lease rather than re-read it; this is
-    /// only the base of their wait after lost races and API errors.
-    pub retry_period: Duration,
+    /// Lease duration, renew deadline and retry period: the three durations that define an
+    /// election, and that [`Timings::validate`] checks against each other.
+    pub timings: Timings,
     /// Upper bound on any single API call. Must be shorter than the renew deadline so that one
     /// hung request cannot use up the leader's whole deadline.
     pub request_timeout: Duration,
@@ -60,9 +55,7 @@ impl ElectionConfig {
             lease_name: lease_name.into(),
             namespace: namespace.into(),
             identity: identity.into(),
-            lease_duration: Duration::from_secs(15),
-            renew_deadline: Duration::from_secs(10),
-            retry_period: Duration::from_secs(2),
+            timings: Timings::DEFAULT,
             request_timeout: Duration::from_secs(5),
             resync_period: DEFAULT_RESYNC_PERIOD,
             after_loss: AfterLoss::Rejoin,
@@ -71,20 +64,9 @@ impl ElectionConfig {
 
     /// Replaces the three timings and derives the request timeout from them.
     pub fn with_timings(mut self, timings: Timings) -> Self {
-        self.lease_duration = timings.lease_duration;
-        self.renew_deadline = timings.renew_deadline;
-        self.retry_period = timings.retry_period;
+        self.timings = timings;
         self.request_timeout = timings.default_request_timeout();
         self
-    }
-
-    /// The three timings of this configuration.
-    pub fn timings(&self) -> Timings {
-        Timings {
-            lease_duration: self.lease_duration,
-            renew_deadline: self.renew_deadline,
-            retry_period: self.retry_period,
-        }
     }
 
     /// `namespace/name`, the way people and logs refer to the Lease.
@@ -98,16 +80,16 @@ impl ElectionConfig {
         if self.identity.is_empty() {
             return Err(ConfigError::EmptyIdentity);
         }
-        self.timings().validate()?;
+        self.timings.validate()?;
         if self.resync_period < Duration::from_secs(1) {
             return Err(ConfigError::ResyncPeriod {
                 resync_period: self.resync_period,
             });
         }
-        if self.request_timeout.is_zero() || self.request_timeout >= self.renew_deadline {
+        if self.request_timeout.is_zero() || self.request_timeout >= self.timings.renew_deadline {
             return Err(ConfigError::RequestTimeout {
                 request_timeout: self.request_timeout,
-                renew_deadline: self.renew_deadline,
+                renew_deadline: self.timings.renew_deadline,
             });
         }
         Ok(())
@@ -117,12 +99,24 @@ impl ElectionConfig {
 /// The three durations that define an election. See [`Timings::validate`] for how they relate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timings {
+    /// How long a standby waits, after it last saw the Lease change, before taking it over.
+    /// Written to `spec.leaseDurationSeconds`, so it must be whole seconds.
     pub lease_duration: Duration,
+    /// How long the leader keeps leading without a successful renewal.
     pub renew_deadline: Duration,
+    /// How often the leader renews. Standbys watch the Lease rather than re-read it; this is
+    /// only the base of their wait after lost races and API errors.
     pub retry_period: Duration,
 }
 
 impl Timings {
+    /// client-go's defaults, and the walkthrough's: 15 s / 10 s / 2 s.
+    pub const DEFAULT: Timings = Timings {
+        lease_duration: Duration::from_secs(15),
+        renew_deadline: Duration::from_secs(10),
+        retry_period: Duration::from_secs(2),
+    };
+
     /// Half the renew deadline: two attempts fit before the leader has to step down.
     pub fn default_request_timeout(&self) -> Duration {
         self.renew_deadline / 2
@@ -294,8 +288,8 @@ mod tests {
     fn defaults_are_valid() {
         let cfg = ElectionConfig::new("l", "ns", "me");
         assert_eq!(cfg.validate(), Ok(()));
-        assert_eq!(cfg.timings().safety_margin(), Some(Duration::from_secs(3)));
-        assert_eq!(cfg.request_timeout, cfg.timings().default_request_timeout());
+        assert_eq!(cfg.timings.safety_margin(), Some(Duration::from_secs(3)));
+        assert_eq!(cfg.request_timeout, cfg.timings.default_request_timeout());
     }
 
     /// Each of client-go's rules rejects what it should.
@@ -347,7 +341,7 @@ mod tests {
         let mut cfg = ElectionConfig::new("l", "ns", "");
         assert_eq!(cfg.validate(), Err(ConfigError::EmptyIdentity));
         cfg.identity = "me".into();
-        cfg.request_timeout = cfg.renew_deadline;
+        cfg.request_timeout = cfg.timings.renew_deadline;
         assert!(matches!(
             cfg.validate(),
             Err(ConfigError::RequestTimeout { .. })

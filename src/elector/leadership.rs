@@ -106,6 +106,10 @@ impl Leadership {
     }
 
     /// Waits until the work may start. Returns `true` then, or `false` if the term ended first.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only waits; a new call after a dropped one gives the same answer.
     pub async fn started(&self) -> bool {
         tokio::select! {
             biased;

@@ -17,5 +17,7 @@ pub const STOPPED_LEADING: &str = "stopped_leading";
 pub const RELEASED: &str = "released";
 /// A standby saw the holder's claim run out and is taking the Lease over.
 pub const TAKING_OVER: &str = "taking_over";
+/// The Lease asks for a longer duration than the elector honours; the cap is used instead.
+pub const DURATION_CAPPED: &str = "duration_capped";
 /// Another process renews the Lease under this replica's identity.
 pub const DUPLICATE_IDENTITY: &str = "duplicate_identity";

@@ -7,12 +7,18 @@
 //! - [`config`]: the settings, and the timing rules that make one leader at a time possible.
 //! - [`record`]: the election fields of a Lease, read from any shape of object.
 //! - [`rules`]: the decisions, as pure functions: when a Lease is free, held or expired; what
-//!   to write when taking, renewing or releasing it.
-//! - `api`: the get / create / update calls, each with a timeout.
+//!   to write when taking, renewing or releasing it; what to do after a lost race.
+//! - `api`: the get / create / update / watch calls, each with a timeout.
+//! - `election`: [`LeaderElector`], and the loop between a replica's two states:
+//!   - `candidate`: read the Lease, judge it, claim it (the campaign's steps);
+//!   - `standby`: watch the Lease while someone else holds it;
+//!   - `term`: lead: renew, stop the work, release.
+//! - `knowledge`: what this process knows beyond the Lease: the version it last observed,
+//!   the records it wrote, the highest fencing token seen.
+//! - `status`: [`ElectionStatus`], and the transitions that publish it.
 //! - [`leadership`]: the handle the leader's work holds for one term.
 //! - [`log_event`]: the `event` field of the log lines programs rely on.
-//! - [`observer`]: a hook for metrics: renewals, their latency, API errors.
-//! - `election`: the loop that ties them together: campaign, lead, step down, repeat.
+//! - [`hooks`]: hooks for metrics: requests, renewals and their latency, API errors.
 //!
 //! # The algorithm in one paragraph
 //!
@@ -60,17 +66,23 @@
 //! by the one-lease-duration wait, not by the token.
 
 pub mod config;
+pub mod hooks;
 pub mod leadership;
 pub mod log_event;
-pub mod observer;
 pub mod record;
 pub mod rules;
 
 mod api;
+mod candidate;
 mod election;
+mod knowledge;
+mod standby;
+mod status;
+mod term;
 
 pub use api::{ApiError, Verb};
 pub use config::{AfterLoss, ConfigError, ElectionConfig, TimingField, Timings};
-pub use election::{ElectionError, ElectionStatus, LeaderElector, WORK_STARTS_AT_ANNOTATION};
+pub use election::{ElectionError, LeaderElector, WORK_STARTS_AT_ANNOTATION};
+pub use hooks::{ElectionHooks, ErrorKind, NoHooks};
 pub use leadership::Leadership;
-pub use observer::{ErrorKind, NoObserver, Observer};
+pub use status::ElectionStatus;

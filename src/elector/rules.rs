@@ -846,6 +846,58 @@ pub fn watch_silence_bound(retry_period: Duration, lease_duration: Duration) -> 
     (retry_period * 3).min(lease_duration)
 }
 
+/// Races a candidate may lose in a row and still try again at once. Losing means another
+/// replica wrote first, which is the normal end of a takeover: the next step only learns who
+/// won. Losing again and again means a writer that keeps changing the Lease (a fight, or a
+/// misconfigured twin): then the candidate slows to the jittered retry period.
+pub const QUICK_RETRIES_AFTER_LOST_RACE: u32 = 3;
+
+/// What a candidate does after its write lost a race (409, or 404 because the Lease went).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterLostRace {
+    /// Keep the watch open and wait for the winner's write to arrive on it, for at most
+    /// [`winner_wait`]. The write that beat ours is newer than the version we judged, so the
+    /// watch (which started before it) delivers it: no GET needed, and no new watch. With a
+    /// hundred standbys this is what keeps a takeover near one request per standby.
+    AwaitWinner,
+    /// Read the Lease again at once (no watch to wait on: polling, or never opened).
+    ReadAgain,
+    /// Wait the jittered retry period, then read: races keep being lost.
+    SlowDown,
+}
+
+/// The step after the `races_lost`-th race lost in a row (1 for the first).
+pub fn after_lost_race(races_lost: u32, watching: bool) -> AfterLostRace {
+    match (races_lost < QUICK_RETRIES_AFTER_LOST_RACE, watching) {
+        (false, _) => AfterLostRace::SlowDown,
+        (true, true) => AfterLostRace::AwaitWinner,
+        (true, false) => AfterLostRace::ReadAgain,
+    }
+}
+
+/// How long a candidate that lost a race waits on its watch for the winner's write before
+/// it reads the Lease instead: one retry period. The write is already stored when our 409
+/// comes back, so it normally arrives within milliseconds; silence means the watch broke.
+pub fn winner_wait(retry_period: Duration) -> Duration {
+    retry_period
+}
+
+/// A standby's resync period with ±20% jitter ([`RESYNC_JITTER`]), so that standbys started
+/// together do not all re-read and re-watch in the same second.
+pub fn jittered_resync(resync_period: Duration, rng: &mut impl Rng) -> Duration {
+    resync_period.mul_f64(1.0 - RESYNC_JITTER + 2.0 * RESYNC_JITTER * rng.random::<f64>())
+}
+
+/// The spread of [`jittered_resync`], either side of the configured period.
+pub const RESYNC_JITTER: f64 = 0.2;
+
+/// When a standby gives up on a watch the server should have ended: the server closes it
+/// after the (jittered) resync period, so one still open a request timeout later is a dead
+/// connection that did not say so.
+pub fn watch_give_up(resync: Duration, request_timeout: Duration) -> Duration {
+    resync + request_timeout
+}
+
 #[cfg(test)]
 mod bounds {
     use super::*;
@@ -876,5 +928,30 @@ mod bounds {
         assert_eq!(watch_silence_bound(secs(5.0), secs(12.0)), secs(12.0));
         let max = jittered_max(secs(2.0));
         assert!(max.abs_diff(secs(4.4)) < secs(0.001), "{max:?}");
+    }
+
+    /// After a lost race: wait for the winner on the watch, read again without one, and slow
+    /// down once races keep being lost.
+    #[test]
+    fn a_lost_race_is_followed_by_the_winners_write() {
+        assert_eq!(after_lost_race(1, true), AfterLostRace::AwaitWinner);
+        assert_eq!(after_lost_race(2, true), AfterLostRace::AwaitWinner);
+        assert_eq!(after_lost_race(1, false), AfterLostRace::ReadAgain);
+        assert_eq!(after_lost_race(3, true), AfterLostRace::SlowDown);
+        assert_eq!(after_lost_race(3, false), AfterLostRace::SlowDown);
+        assert_eq!(after_lost_race(u32::MAX, true), AfterLostRace::SlowDown);
+        assert_eq!(winner_wait(secs(2.0)), secs(2.0));
+    }
+
+    /// Resyncs spread over ±20% of the period; a dead watch is given up a request timeout
+    /// after the server should have closed it.
+    #[test]
+    fn resyncs_are_jittered_and_watches_bounded() {
+        let mut rng = rand::rng();
+        for _ in 0..1000 {
+            let r = jittered_resync(secs(150.0), &mut rng);
+            assert!(r >= secs(120.0) && r < secs(180.0), "{r:?}");
+        }
+        assert_eq!(watch_give_up(secs(150.0), secs(5.0)), secs(155.0));
     }
 }

@@ -302,6 +302,54 @@ async fn standby_behind_silently_dropped_connections_sees_a_release() {
     assert_no_panics(&[standby]);
 }
 
+/// A second SIGTERM exits at once, with status 1, when the orderly shutdown is stuck: here
+/// the leader's release hangs on an API server that no longer answers (its budget is the
+/// renew deadline). The Lease is then not released; it expires.
+#[tokio::test]
+async fn a_second_sigterm_exits_at_once() {
+    let t = Timings::SHORT;
+    let ns = TestNamespace::new("second-term");
+    let proxy = Proxy::start(socket_addr_of(&ns.cp.server));
+    let via_proxy = kubeconfig_like(&ns.sa_kubeconfig, "via-proxy", |k| {
+        k.replace(&ns.cp.server, &proxy.url())
+    });
+    let mut leader = Replica::spawn("pod-a", &ns.name, &via_proxy, t, &[]);
+    // Only a term whose work has started releases the Lease on SIGTERM.
+    wait_for(Duration::from_secs(30), || async {
+        (!leader.lines_with("starting the sample task").is_empty()).then_some(())
+    })
+    .await
+    .expect("pod-a leads and works");
+
+    proxy.blackhole();
+    leader.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        leader.is_running(),
+        "the release should still be waiting for the API server"
+    );
+    let sent = Instant::now();
+    leader.signal("TERM");
+    let status = leader
+        .wait_exit(Duration::from_secs(5))
+        .expect("the second SIGTERM ends the process");
+    let took = sent.elapsed();
+    assert_eq!(status.code(), Some(1), "{}", leader.raw_output());
+    assert!(
+        took < t.renew_deadline / 2,
+        "took {took:?}: the second SIGTERM should not wait for the release"
+    );
+    assert!(
+        !leader
+            .lines_with("received SIGTERM again: exiting at once")
+            .is_empty(),
+        "{}",
+        leader.raw_output()
+    );
+    assert!(leader.lines_with("released lease").is_empty());
+    assert_no_panics(&[leader]);
+}
+
 // -------------------------------------------------------------------------------------------
 // Rights that change
 // -------------------------------------------------------------------------------------------

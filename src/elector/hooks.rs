@@ -1,5 +1,5 @@
-//! A hook for watching the elector work: metrics, probes and tests implement it; the elector
-//! knows nothing about what they do with it.
+//! Hooks called as the elector works (requests, renewals, errors): metrics implement them;
+//! the elector knows nothing about what they do with them.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use super::api::{ApiError, Verb};
 /// Called by the election loop as things happen. Every method has an empty default, and
 /// every call is made from the loop itself, so implementations must return at once (record
 /// a number, send on a channel); anything slow belongs in a task of its own.
-pub trait Observer: Send + Sync + 'static {
+pub trait ElectionHooks: Send + Sync + 'static {
     /// A renewal succeeded; `latency` is how long the write took.
     fn renewed(&self, latency: Duration) {
         let _ = latency;
@@ -17,6 +17,11 @@ pub trait Observer: Send + Sync + 'static {
     fn slow_path(&self) {}
     /// Another live process renewed the Lease under this replica's identity.
     fn duplicate_identity(&self) {}
+    /// A Lease API call is being sent (every call, whatever its outcome; a watch counts once,
+    /// when it is opened).
+    fn api_request(&self, verb: Verb) {
+        let _ = verb;
+    }
     /// An API call failed.
     fn api_error(&self, verb: Verb, kind: ErrorKind) {
         let _ = (verb, kind);
@@ -64,7 +69,7 @@ impl ApiError {
     }
 }
 
-/// The observer that ignores everything.
-pub struct NoObserver;
+/// Hooks that ignore everything.
+pub struct NoHooks;
 
-impl Observer for NoObserver {}
+impl ElectionHooks for NoHooks {}

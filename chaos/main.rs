@@ -1,0 +1,199 @@
+//! The chaos suite: randomized faults against real `k8sensus` processes and a real
+//! kube-apiserver, every trial checked for two leaders working at once.
+//!
+//! Every trial runs in a fresh namespace with its own replicas (3, or 10 for the start-together
+//! case), each behind its own fault-injecting TCP proxy (`support::proxy`), with short
+//! timings (4 s / 3 s / 0.5 s) and the sample task every 100 ms. A fault is injected at a random
+//! moment within a retry period, with random durations; then the replicas must converge on one
+//! leader again, every replica that was not ended on purpose must still run, no output may
+//! show a panic, and the overlap checker (`support::overlap`) must find no two terms whose
+//! work overlaps on the host's monotonic clock, to the nanosecond. The leaderless gap of each
+//! trial is recorded.
+//!
+//! It is a program with flags (`cargo test --test chaos -- --help`), a test target without
+//! libtest's harness. With no flags it is the smoke run that `cargo test`, and so `make test`,
+//! runs: one trial of each fault, its results in a scratch file under target/. `make chaos`
+//! runs `--trials 20 --out chaos/results.json`, from which chaos/render.py writes CHAOS.md.
+//!
+//! Trials of independent namespaces run concurrently. The kube-apiserver restarts disturb
+//! every namespace of this program's control plane, so they run alone, after the others.
+//!
+//! # Layout
+//!
+//! - `main.rs`: this map, and the run, from the flags to the exit status.
+//! - `args.rs`: the flags, and the settings built from them.
+//! - `faults/`: the catalogue (`mod.rs`), and each fault's script in a file named after it.
+//! - `trial.rs`: one trial: the script, then the checks every trial must pass, and its record.
+//! - `fleet.rs`: a trial's replicas, each behind its proxy, in a fresh namespace.
+//! - `lease_watcher.rs`: the Lease's changes as a standby sees them.
+//! - `pool.rs`: the schedule: a few trials at a time, the API server restarts alone.
+//! - `results.rs`: the results file as types, the schema chaos/render.py reads.
+//! - `stats.rs`: percentiles and rounding. `provenance.rs`: the commit, binary and machine.
+//! - `render.py`: CHAOS.md from the results. It stays Python, as bench/'s renderers do: it
+//!   only turns the file `results.rs` describes into prose, which reads better as f-strings.
+//! - `../tests/support/`: the control plane, namespaces, replicas, the proxy and the overlap
+//!   checker, shared with the other test binaries. Their own tests are in tests/harness.rs.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+mod args;
+mod faults;
+mod fleet;
+mod lease_watcher;
+mod pool;
+mod provenance;
+mod results;
+mod stats;
+mod trial;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::args::{Args, Settings};
+use crate::faults::Fault;
+use crate::provenance::{Provenance, SourceState, load_average};
+use crate::results::{LoadAverage, Results, Run};
+use crate::stats::round3;
+use crate::support::{Timings, control_plane};
+
+/// The election timings of every replica: 4 s / 3 s / 0.5 s.
+const T: Timings = Timings::SHORT;
+/// The sample task's period in every replica.
+const TASK_PERIOD: Duration = Duration::from_millis(100);
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Exit status 0 when every trial passed, 1 when one failed or the run could not start, 2 for
+/// bad usage.
+fn main() -> ExitCode {
+    let settings = match Settings::try_from(Args::parse()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if settings.list {
+        // Written, not printed: `--list | head` must not panic when head stops reading.
+        let mut out = std::io::stdout().lock();
+        for fault in Fault::ALL {
+            if writeln!(out, "{:<32} {}", fault.name(), fault.what()).is_err() {
+                break;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    if settings.faults.is_empty() {
+        // As libtest runs no test when `cargo test NAME` names none of its tests.
+        eprintln!("[chaos] no fault matches the filter (or --ignored): nothing to run");
+        return ExitCode::SUCCESS;
+    }
+    match run(&settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every trial the settings ask for; the results written; `Err` if any trial failed.
+fn run(settings: &Settings) -> Result<(), String> {
+    if settings.faults.contains(&Fault::ClockSkew) {
+        // Fail before anything starts, with the way out in the message.
+        faults::standby_clock_fast::libfaketime()?;
+    }
+    let log_dir = settings.log_dir();
+    std::fs::create_dir_all(&log_dir)
+        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+    let source_at_start = SourceState::now();
+    let started_at = Timestamp::now();
+    let started = Instant::now();
+    let load_before = load_average();
+    eprintln!(
+        "[chaos] {} trial(s) of each of {:?}, seed {}, {} at a time; results to {}",
+        settings.trials,
+        settings.faults.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        settings.seed,
+        settings.parallel,
+        settings.out.display()
+    );
+    control_plane();
+
+    let records = pool::run_all(settings);
+
+    let run = Run {
+        started_at: started_at.to_string(),
+        finished_at: Timestamp::now().to_string(),
+        duration_s: round3(started.elapsed().as_secs_f64()),
+        load_average: LoadAverage {
+            start: load_before,
+            end: load_average(),
+        },
+        produced_by: Provenance::since(source_at_start),
+    };
+    let results = Results::new(settings, &records, run);
+    std::fs::write(&settings.out, results.to_json())
+        .map_err(|e| format!("cannot write {}: {e}", settings.out.display()))?;
+
+    eprintln!(
+        "[chaos] {:<26} {:>6} {:>8} {:>8} {:>9} {:>9}",
+        "fault", "trials", "overlaps", "failures", "max gap", "p90 gap"
+    );
+    let gap = |g: Option<f64>| g.map_or("-".to_string(), |g| format!("{g:.3} s"));
+    for fault in &settings.faults {
+        let f = &results.faults[fault.name()];
+        eprintln!(
+            "[chaos] {:<26} {:>6} {:>8} {:>8} {:>9} {:>9}",
+            fault.name(),
+            f.trials,
+            f.overlaps,
+            f.failures,
+            gap(f.max_gap_s),
+            gap(f.p90_gap_s)
+        );
+    }
+    eprintln!(
+        "[chaos] {} trials in {:.0} s; results in {}{}",
+        records.len(),
+        started.elapsed().as_secs_f64(),
+        settings.out.display(),
+        if settings.scratch {
+            " (scratch: `make chaos` writes chaos/results.json)"
+        } else {
+            ""
+        }
+    );
+
+    let bad: BTreeMap<String, Vec<String>> = records
+        .iter()
+        .filter(|r| !r.overlaps.is_empty() || !r.problems.is_empty())
+        .map(|r| {
+            (
+                format!("{} #{} (seed {})", r.fault.name(), r.index, r.seed),
+                r.overlaps.iter().chain(&r.problems).cloned().collect(),
+            )
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let mut text = format!(
+        "{} of {} trials failed (logs: {}):",
+        bad.len(),
+        records.len(),
+        log_dir.display()
+    );
+    for (trial, what) in &bad {
+        text.push_str(&format!("\n  {trial}:"));
+        for line in what {
+            text.push_str(&format!("\n    {line}"));
+        }
+    }
+    Err(text)
+}
