@@ -162,6 +162,19 @@ mod log_lines {
         assert_eq!(line["message"], "sample task stopped");
     }
 
+    /// The fields of the spans a JSON line was logged in count as its fields (the elector's
+    /// span carries `lease` and `identity`); the line's own fields win.
+    #[test]
+    fn json_span_fields_are_lifted() {
+        let line = parse_line(
+            r#"{"level":"INFO","message":"x","event":"acquired","lease":"own","spans":[{"lease":"ns/l","identity":"pod-a","name":"election"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(line["identity"], "pod-a");
+        assert_eq!(line["lease"], "own");
+        assert!(line.get("name").is_none());
+    }
+
     /// What is not a log line of k8sensus's is not read as one.
     #[test]
     fn other_lines_are_not_log_lines() {

@@ -71,6 +71,22 @@ pub fn parse_line(text: &str) -> Option<Value> {
                 object.entry(k).or_insert(v);
             }
         }
+        // The fields of the spans the line was logged in (the elector's `election` span
+        // carries `lease` and `identity`), as the plain format shows them too. The event's
+        // own fields win; the span's name is not a field.
+        let spans: Vec<Value> = match object.get("spans") {
+            Some(Value::Array(spans)) => spans.clone(),
+            _ => Vec::new(),
+        };
+        for span in spans {
+            if let Value::Object(fields) = span {
+                for (k, v) in fields {
+                    if k != "name" {
+                        object.entry(k).or_insert(v);
+                    }
+                }
+            }
+        }
         return Some(value);
     }
     parse_plain(text)
