@@ -37,15 +37,24 @@ def cluster_targets(c: dict) -> list[tuple]:
 
 
 def cluster_markdown(r: dict) -> list[str]:
+    """The section, from results.json's "cluster" (or a note that it is not measured yet)."""
     c = r.get("cluster")
     L = ["## In a real cluster: delete the leader pod, roll out, crash the container", ""]
     if not c:
         L += ["Not measured yet: `bench/results.json` has no `cluster` section. `make bench-cluster` (or "
               "`python3 bench/cluster.py`, as root) measures it and keeps the rest of the file.", ""]
         return L
+    return (L + cluster_intro(c) + cluster_table(c) + cluster_targets_table(c) + cluster_explained(c)
+            + cluster_load(c) + cluster_method(c) + cluster_trials(c))
+
+
+def cluster_intro(c: dict) -> list[str]:
+    """What ran where, and the run's provenance."""
+    n = c["counts"]
+    src = c["source"]
+    mach = c["machine"]
+    L = []
     a = L.append
-    k8, cg, n = c["k8sensus"], c["client_go"], c["counts"]
-    src, mach = c["source"], c["machine"]
     a(f"Both implementations as Deployments of {c['replicas']} pods in one real one-node cluster "
       f"(hack/cluster: Kubernetes {c.get('kubernetes_version')}, containerd and runc, kubelet, kube-proxy, "
       f"the controllers and the scheduler, on this machine): k8sensus deployed with `kubectl apply -k .` "
@@ -71,6 +80,14 @@ def cluster_markdown(r: dict) -> list[str]:
       f"{'/'.join(f'{x:g}' for x in mach.get('loadavg_at_end', []))} at the end (other work on the host "
       "included); egress guard: " + c.get("egress_guard", "n/a") + ".")
     a("")
+    return L
+
+
+def cluster_table(c: dict) -> list[str]:
+    """The main table: each measure, k8sensus beside client-go."""
+    k8, cg = c["k8sensus"], c["client_go"]
+    L = []
+    a = L.append
     a("| measure | k8sensus | client-go |")
     a("| --- | ---: | ---: |")
 
@@ -112,6 +129,13 @@ def cluster_markdown(r: dict) -> list[str]:
     row("Terms of work in the whole run / overlapping pairs among them",
         lambda x: f"{x['terms_whole_run']} / {x['overlaps_whole_run']}")
     a("")
+    return L
+
+
+def cluster_targets_table(c: dict) -> list[str]:
+    """The targets, as measured."""
+    L = []
+    a = L.append
     a("Targets, as measured (the targets are k8sensus's; client-go's figure is shown against the same "
       "threshold for reference):")
     a("")
@@ -122,6 +146,15 @@ def cluster_markdown(r: dict) -> list[str]:
                            for shown, ok in (vals["k8sensus"], vals["client_go"]))
         a(f"| {name} | {thr} | {cells} |")
     a("")
+    return L
+
+
+def cluster_explained(c: dict) -> list[str]:
+    """What the figures show, and why."""
+    k8 = c["k8sensus"]
+    mach = c["machine"]
+    L = []
+    a = L.append
     ld = c["timings"]["lease_duration_s"]
 
     def busy(phase):
@@ -165,6 +198,14 @@ def cluster_markdown(r: dict) -> list[str]:
       "such leader has surely stopped (README, \"A missing Lease\"). client-go starts its work as soon as it "
       "has created the Lease. The figure includes the pods' scheduling and start.")
     a("")
+    return L
+
+
+def cluster_load(c: dict) -> list[str]:
+    """The machine's load per phase of the cluster run."""
+    mach = c["machine"]
+    L = []
+    a = L.append
     lp = mach.get("load_by_phase") or []
     if lp:
         a("Machine load during the cluster run (sampled every 2 s; it includes the cluster itself and anything "
@@ -172,16 +213,28 @@ def cluster_markdown(r: dict) -> list[str]:
         a("")
         a("| phase | seconds | CPU busy, mean | CPU busy, max | load1, max |")
         a("| --- | ---: | ---: | ---: | ---: |")
-        for ph in lp:
-            a(f"| {ph['phase']} | {ph['seconds']:.0f} s | {ph['cpu_busy_mean'] * 100:.0f} % | "
-              f"{ph['cpu_busy_max'] * 100:.0f} % | {ph['load1_max']:g} |")
+        L += load_rows(lp)
         a("")
+    return L
+
+
+def cluster_method(c: dict) -> list[str]:
+    """How each figure was measured (the "alongside" note is in the intro)."""
+    L = []
+    a = L.append
     a("How it was measured:")
     a("")
     for k, v in c["method"].items():
         if k != "alongside":
             a(f"- `{k}`: {v}.")
     a("")
+    return L
+
+
+def cluster_trials(c: dict) -> list[str]:
+    """Every trial's figure."""
+    L = []
+    a = L.append
     a("Every trial:")
     a("")
     for label, key, field in (("Delete, to the new holder", "delete", "to_holder_s"),

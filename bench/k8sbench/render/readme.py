@@ -54,24 +54,30 @@ def readme_block(r: dict) -> str:
           "one of those intervals. A standby sends nothing while the leader is healthy "
           "except one GET and one new watch per resync (every 120 to 180 s); the steady state was "
           f"measured over {k8['api_load']['window_s']:.0f} s."]
-    sc = r.get("scale")
-    ns = scale_ns(sc) if sc else []
-    if ns:
-        top = ns[-1]
-        a, b = sc["k8sensus"][top], sc["client_go"][top]
-        L += ["",
-              f"With N = {top} candidates on one Lease (`{sc['command']}`, {sc['crash_trials']} crash and "
-              f"{sc['graceful_trials']} graceful trials; BENCHMARKS.md has N = {', '.join(ns)}), k8sensus "
-              f"vs client-go: crash failover p90 {fs(a['crash_failover_s']['p90'])} vs "
-              f"{fs(b['crash_failover_s']['p90'])}; graceful handoff p50 {fs(a['graceful_handoff_s']['p50'])} "
-              f"vs {fs(b['graceful_handoff_s']['p50'])}; all standbys together "
-              f"{fr(a['all_standbys_requests_per_s'])} vs {fr(b['all_standbys_requests_per_s'])} requests/s; "
-              f"{fn(a['takeover_requests'])} vs {fn(b['takeover_requests'])} requests per crash takeover; "
-              f"kube-apiserver {fr(a['apiserver_cpu_s_per_min'], 2)} vs {fr(b['apiserver_cpu_s_per_min'], 2)} "
-              "CPU seconds per minute."]
+    L += scale_readme(r)
     L += cluster_readme(r)
     L.append(README_END)
     return "\n".join(L)
+
+
+def scale_readme(r: dict) -> list[str]:
+    """The README's headline line at scale, for the largest N measured."""
+    sc = r.get("scale")
+    ns = scale_ns(sc) if sc else []
+    if not ns:
+        return []
+    top = ns[-1]
+    a, b = sc["k8sensus"][top], sc["client_go"][top]
+    return ["",
+            f"With N = {top} candidates on one Lease (`{sc['command']}`, {sc['crash_trials']} crash and "
+            f"{sc['graceful_trials']} graceful trials; BENCHMARKS.md has N = {', '.join(ns)}), k8sensus "
+            f"vs client-go: crash failover p90 {fs(a['crash_failover_s']['p90'])} vs "
+            f"{fs(b['crash_failover_s']['p90'])}; graceful handoff p50 {fs(a['graceful_handoff_s']['p50'])} "
+            f"vs {fs(b['graceful_handoff_s']['p50'])}; all standbys together "
+            f"{fr(a['all_standbys_requests_per_s'])} vs {fr(b['all_standbys_requests_per_s'])} requests/s; "
+            f"{fn(a['takeover_requests'])} vs {fn(b['takeover_requests'])} requests per crash takeover; "
+            f"kube-apiserver {fr(a['apiserver_cpu_s_per_min'], 2)} vs {fr(b['apiserver_cpu_s_per_min'], 2)} "
+            "CPU seconds per minute."]
 
 
 def with_readme_block(readme: str, block: str) -> str:

@@ -20,15 +20,23 @@ def phase_time(sc: dict) -> str:
 
 
 def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
+    """The section, from results.json's "scale" (or a note that it is not measured yet);
+    `svg_rels` are the two pictures' paths from BENCHMARKS.md."""
     sc = r.get("scale")
     L = ["## At scale: one Lease, N candidates", ""]
     if not sc or not scale_ns(sc):
         L += ["Not measured yet: `bench/results.json` has no `scale` section. `make bench-scale` (or "
               "`python3 bench/run.py --scale-only`) measures it and keeps the rest of the file.", ""]
         return L
+    return (L + scale_intro(sc) + scale_table(sc) + scale_targets(sc) + scale_takeovers(sc)
+            + scale_pictures(svg_rels) + scale_method(sc) + scale_caveats(r, sc))
+
+
+def scale_intro(sc: dict) -> list[str]:
+    """What ran, how long it took, and which N are missing."""
+    L = []
     ns, t = scale_ns(sc), sc["timings"]
     missing = [n for n in SCALE_DEFAULT if n not in ns]
-    ld = t["lease_duration_s"]
     L.append(f"One Lease per implementation with N candidates, N ∈ {{{', '.join(ns)}}}, {dur(t)}, "
              f"{sc['crash_trials']} crash and {sc['graceful_trials']} graceful trials per implementation "
              f"and N, a {sc['steady_seconds']:.0f} s steady-state window per implementation and N. Run: "
@@ -42,6 +50,13 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
                 f" **N = {', '.join(missing)} not measured yet** (`make bench-scale` runs all of "
                 f"{', '.join(SCALE_DEFAULT)})."))
     L.append("")
+    return L
+
+
+def scale_table(sc: dict) -> list[str]:
+    """Every figure for every N, k8sensus and client-go in turn."""
+    ns = scale_ns(sc)
+    L = []
     L.append("| N | | crash failover p50 / p90 / max | graceful handoff p50 / max | requests/s, each standby "
              "| requests/s, all standbys | requests per takeover (crash / graceful) | kube-apiserver CPU s "
              "per min | RSS per replica |")
@@ -57,11 +72,19 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
                      f"{fn(S['takeover_requests'])} / {fn(S['takeover_requests_graceful'])} | "
                      f"{fr(S['apiserver_cpu_s_per_min'], 2)} | {fm(S['rss_mib'])} MiB |")
     L.append("")
+    return L
+
+
+def scale_targets(sc: dict) -> list[str]:
+    """k8sensus's targets at the largest N measured, client-go beside it."""
+    ns = scale_ns(sc)
+    ld = sc["timings"]["lease_duration_s"]
+    L = []
     top = ns[-1]
     S = sc["k8sensus"][top]
     nn = int(top)
     rows = [
-        (f"Crash failover p90 within the lease duration + 0.25 s", f"≤ {ld + 0.25:g} s",
+        ("Crash failover p90 within the lease duration + 0.25 s", f"≤ {ld + 0.25:g} s",
          S["crash_failover_s"]["p90"], lambda v: v <= ld + 0.25, fs),
         ("Graceful handoff p50", "< 100 ms", S["graceful_handoff_s"]["p50"], lambda v: v < 0.1, fs),
         ("API requests per second, each standby", "≤ 0.02", S["standby_requests_per_s"],
@@ -80,6 +103,13 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
     for (name, thr, v, ok, f), cv in zip(rows, cg_vals):
         L.append(f"| {name} | {thr} | {f(v)} | {f(cv)} | {met(None if v is None else ok(v))} |")
     L.append("")
+    return L
+
+
+def scale_takeovers(sc: dict) -> list[str]:
+    """What one crash takeover's requests were, at the largest N."""
+    top = scale_ns(sc)[-1]
+    L = []
     # What one takeover's requests were, for the largest N.
     for k, name in IMPLS:
         tk = sc[k][top]["raw"].get("takeovers_crash") or []
@@ -93,15 +123,33 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
         L.append(f"- {name}, N = {top}: one crash takeover, mean over {len(tk)} trials, by resource, verb "
                  f"and response code: {parts}.")
     L.append("")
+    return L
+
+
+def scale_pictures(svg_rels: tuple) -> list[str]:
+    """The two pictures."""
+    L = []
     L.append(f"![API requests per second against N, log scale]({svg_rels[0]})")
     L.append("")
     L.append(f"![Crash failover and graceful handoff against N]({svg_rels[1]})")
     L.append("")
+    return L
+
+
+def scale_method(sc: dict) -> list[str]:
+    """How each figure was measured."""
+    L = []
     L.append("How it was measured:")
     L.append("")
     for k, v in sc["method"].items():
         L.append(f"- `{k}`: {v}.")
     L.append("")
+    return L
+
+
+def scale_caveats(r: dict, sc: dict) -> list[str]:
+    """What to keep in mind, with the machine's load per phase."""
+    L = []
     L.append("Caveats at scale:")
     L.append("")
     L.append(f"- Each steady-state window lasts {sc['steady_seconds']:.0f} s. A k8sensus standby sends one GET "
@@ -119,8 +167,6 @@ def scale_markdown(r: dict, svg_rels: tuple) -> list[str]:
     if lp:
         L.append("| phase | seconds | CPU busy, mean | CPU busy, max | load1, max |")
         L.append("| --- | ---: | ---: | ---: | ---: |")
-        for ph in lp:
-            L.append(f"| {ph['phase']} | {ph['seconds']:.0f} s | {ph['cpu_busy_mean'] * 100:.0f} % | "
-                     f"{ph['cpu_busy_max'] * 100:.0f} % | {ph['load1_max']:g} |")
+        L += load_rows(lp)
         L.append("")
     return L

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+from typing import NamedTuple
 
 from .fmt import IMPLS, dur, fs
 from .scale_md import scale_ns
@@ -16,27 +17,60 @@ SCALE_SVGS = ("scale-requests.svg", "scale-failover.svg")
 SERIES_COLORS = {"k8sensus": "#3b6fb6", "client_go": "#d6453d"}
 
 
+class ChartParts(list):
+    """A chart's elements, in drawing order, with the text element they all use."""
+
+    def text(self, x, y, s, size=11, anchor="start", fill="#222", weight="normal"):
+        self.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
+                    f'font-weight="{weight}" fill="{fill}">{html.escape(s)}</text>')
+
+
+class Frame(NamedTuple):
+    """Where a chart's plot lies: `x0` is the chart's left edge; the plot's top-left corner
+    is (left, top), its size pw × ph."""
+    x0: float
+    left: float
+    top: float
+    pw: float
+    ph: float
+
+
 def line_chart(x0: float, y0: float, w: float, h: float, title: str, xs: list[int], series: list[dict],
                log_y: bool, y_fmt, y_label: str, ref: tuple | None = None) -> list[str]:
     """A chart at (x0, y0) of size w×h: x is N on a log axis; series are
     {label, color, dash, points: [(n, value or None)]}. On a log y axis, zeros and None are
     not drawn (and say so in the label). The legend goes under the plot; `ref` is an optional
     (value, label) drawn as a grey horizontal line."""
-    P = []
-
-    def text(x, y, s, size=11, anchor="start", fill="#222", weight="normal"):
-        P.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
-                 f'font-weight="{weight}" fill="{fill}">{html.escape(s)}</text>')
+    P = ChartParts()
     L, R, T, B = 70, 10, 30, 48 + 15 * len(series)
-    pw, ph = w - L - R, h - T - B
-    text(x0, y0 + 14, title, 14, weight="bold")
+    box = Frame(x0, x0 + L, y0 + T, w - L - R, h - T - B)
+    P.text(x0, y0 + 14, title, 14, weight="bold")
     vals = [v for s in series for _, v in s["points"] if v is not None and (v > 0 or not log_y)]
     if ref and vals:
         vals.append(ref[0])
     if not vals:
-        text(x0 + L, y0 + T + 20, "no data", 12, fill="#777")
+        P.text(box.left, box.top + 20, "no data", 12, fill="#777")
         return P
-    lo, hi = min(vals), max(vals)
+    ticks, fy = y_scale(min(vals), max(vals), log_y, box)
+    lx0, lx1 = math.log10(min(xs)), math.log10(max(xs))
+
+    def fx(n):
+        return box.left + (0.5 if lx1 == lx0 else (math.log10(n) - lx0) / (lx1 - lx0)) * box.pw
+    axes(P, box, ticks, fy, y_fmt, xs, fx, y_label)
+    if ref:
+        y = fy(ref[0])
+        P.append(f'<line x1="{box.left}" y1="{y:.1f}" x2="{box.left + box.pw}" y2="{y:.1f}" stroke="#888" '
+                 'stroke-dasharray="2,3"/>')
+        P.text(box.left + box.pw - 4, y - 4, ref[1], 10, anchor="end", fill="#666")
+    lines_and_legend(P, box, series, log_y, fx, fy)
+    return P
+
+
+def y_scale(lo: float, hi: float, log_y: bool, box: Frame):
+    """The y ticks and the function from a value to its y: decades on a log axis, else
+    nice_step() steps around the values (not from 0: a failover of 15.0 s and one of 15.3 s
+    must look different)."""
+    ph = box.ph
     if log_y:
         lo_e, hi_e = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
         if hi_e == lo_e:
@@ -44,9 +78,8 @@ def line_chart(x0: float, y0: float, w: float, h: float, title: str, xs: list[in
         ticks = [10.0 ** e for e in range(lo_e, hi_e + 1)]
 
         def fy(v):
-            return y0 + T + ph - (math.log10(v) - lo_e) / (hi_e - lo_e) * ph
+            return box.top + ph - (math.log10(v) - lo_e) / (hi_e - lo_e) * ph
     else:
-        # Not from 0: a failover of 15.0 s and one of 15.3 s must look different.
         step = nice_step(hi - lo, 6) if hi > lo else 0.1
         lo_v = math.floor(lo / step) * step
         top = math.ceil(hi / step) * step
@@ -55,30 +88,32 @@ def line_chart(x0: float, y0: float, w: float, h: float, title: str, xs: list[in
         ticks = [lo_v + i * step for i in range(int(round((top - lo_v) / step)) + 1)]
 
         def fy(v):
-            return y0 + T + ph - (v - lo_v) / (top - lo_v) * ph
-    lx0, lx1 = math.log10(min(xs)), math.log10(max(xs))
+            return box.top + ph - (v - lo_v) / (top - lo_v) * ph
+    return ticks, fy
 
-    def fx(n):
-        return x0 + L + (0.5 if lx1 == lx0 else (math.log10(n) - lx0) / (lx1 - lx0)) * pw
+
+def axes(P: ChartParts, box: Frame, ticks: list, fy, y_fmt, xs: list[int], fx, y_label: str) -> None:
+    """The grid lines with their labels, the axes' titles and the plot's border."""
+    x0, left, top, pw, ph = box
     for tv in ticks:
         y = fy(tv)
-        P.append(f'<line x1="{x0 + L}" y1="{y:.1f}" x2="{x0 + L + pw}" y2="{y:.1f}" stroke="#e4e4e4"/>')
-        text(x0 + L - 6, y + 4, y_fmt(tv), 10, anchor="end", fill="#777")
+        P.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#e4e4e4"/>')
+        P.text(left - 6, y + 4, y_fmt(tv), 10, anchor="end", fill="#777")
     for n in xs:
         x = fx(n)
-        P.append(f'<line x1="{x:.1f}" y1="{y0 + T}" x2="{x:.1f}" y2="{y0 + T + ph}" stroke="#eee"/>')
-        text(x, y0 + T + ph + 15, str(n), 10, anchor="middle", fill="#777")
-    text(x0 + L + pw / 2, y0 + T + ph + 32, "N (candidates on one Lease), log scale", 11, anchor="middle",
-         fill="#555")
-    text(x0 + 12, y0 + T + ph / 2, y_label, 11, anchor="middle", fill="#555")
-    P[-1] = P[-1].replace("<text ", f'<text transform="rotate(-90 {x0 + 12} {y0 + T + ph / 2:.1f})" ', 1)
-    P.append(f'<rect x="{x0 + L}" y="{y0 + T}" width="{pw}" height="{ph}" fill="none" stroke="#bbb"/>')
-    if ref:
-        y = fy(ref[0])
-        P.append(f'<line x1="{x0 + L}" y1="{y:.1f}" x2="{x0 + L + pw}" y2="{y:.1f}" stroke="#888" '
-                 'stroke-dasharray="2,3"/>')
-        text(x0 + L + pw - 4, y - 4, ref[1], 10, anchor="end", fill="#666")
-    ly = y0 + T + ph + 48
+        P.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}" stroke="#eee"/>')
+        P.text(x, top + ph + 15, str(n), 10, anchor="middle", fill="#777")
+    P.text(left + pw / 2, top + ph + 32, "N (candidates on one Lease), log scale", 11, anchor="middle",
+           fill="#555")
+    P.text(x0 + 12, top + ph / 2, y_label, 11, anchor="middle", fill="#555")
+    P[-1] = P[-1].replace("<text ", f'<text transform="rotate(-90 {x0 + 12} {top + ph / 2:.1f})" ', 1)
+    P.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#bbb"/>')
+
+
+def lines_and_legend(P: ChartParts, box: Frame, series: list[dict], log_y: bool, fx, fy) -> None:
+    """Each series as a line with its points, and its legend row under the plot (saying at
+    which N it has no point)."""
+    ly = box.top + box.ph + 48
     for s in series:
         pts = [(fx(n), fy(v)) for n, v in s["points"] if v is not None and (v > 0 or not log_y)]
         dash = ' stroke-dasharray="6,4"' if s.get("dash") else ""
@@ -90,11 +125,10 @@ def line_chart(x0: float, y0: float, w: float, h: float, title: str, xs: list[in
         missing = [n for n, v in s["points"] if v is None or (log_y and v <= 0)]
         label = s["label"] + (f" (not drawn at N = {', '.join(map(str, missing))}: "
                               f"{'0' if log_y else 'n/a'})" if missing else "")
-        P.append(f'<line x1="{x0 + L + 10}" y1="{ly:.1f}" x2="{x0 + L + 34}" y2="{ly:.1f}" '
+        P.append(f'<line x1="{box.left + 10}" y1="{ly:.1f}" x2="{box.left + 34}" y2="{ly:.1f}" '
                  f'stroke="{s["color"]}" stroke-width="2"{dash}/>')
-        text(x0 + L + 40, ly + 4, label, 10.5)
+        P.text(box.left + 40, ly + 4, label, 10.5)
         ly += 15
-    return P
 
 
 def scale_svgs(r: dict) -> tuple[str, str]:
