@@ -19,8 +19,6 @@ from .lease_watch import parse_time
 from .processes import run_cmd, spawn
 
 CONTROLPLANE = REPO / "hack" / "control-plane" / "controlplane.py"
-
-
 AUDIT_POLICY = """\
 # bench/run.py: one event per request made by a ServiceAccount (the replicas), Metadata only.
 apiVersion: audit.k8s.io/v1

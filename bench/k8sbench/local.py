@@ -67,8 +67,10 @@ def namespaces(run, lane_names: list[str]) -> dict:
 
 def start_sets(run, ns: dict, kubeconfigs: dict, lane_names: list[str]) -> tuple[list, dict]:
     """Per implementation, the steady-state set and the lanes, started, each with a leader."""
-    impls, sets_of = run.impls, lambda k, part: ReplicaSet(impls[k], ns[(k, part)], kubeconfigs, TIMINGS,
-                                                            run.watcher, run.markers)
+    impls = run.impls
+
+    def sets_of(k, part):
+        return ReplicaSet(impls[k], ns[(k, part)], kubeconfigs, TIMINGS, run.watcher, run.markers)
     steady_sets = [sets_of(k, "steady") for k in impls]
     lanes = {k: [sets_of(k, lane) for lane in lane_names] for k in impls}
     lane_sets = [rs for k in impls for rs in lanes[k]]

@@ -15,14 +15,8 @@ from .common import REPO, BenchError, elapsed, log
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
-
-
 _PARENT_PID = os.getpid()
-
-
 _MAIN_THREAD = threading.main_thread()
-
-
 PR_SET_PDEATHSIG = 1
 
 

@@ -9,8 +9,6 @@ from .scale_md import scale_ns
 
 
 README_BEGIN = "<!-- bench/render.py writes from here to the end marker, from bench/results.json -->"
-
-
 README_END = "<!-- end of what bench/render.py writes -->"
 
 

@@ -12,8 +12,6 @@ from .svg import nice_step, svg_doc
 
 
 SCALE_SVGS = ("scale-requests.svg", "scale-failover.svg")
-
-
 SERIES_COLORS = {"k8sensus": "#3b6fb6", "client_go": "#d6453d"}
 
 
