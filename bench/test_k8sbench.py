@@ -29,19 +29,22 @@ sys.path.insert(0, str(BENCH))
 import k8sbench  # noqa: E402
 from k8sbench import build, common, lease_watch, local, provenance, replicas, results, scale, session  # noqa: E402
 from k8sbench import stats, steady, timeline, trials  # noqa: E402
+from k8sbench.cluster import deploy, deployment, runner  # noqa: E402
 from k8sbench.cluster import driver as cluster_driver  # noqa: E402
 from k8sbench.cluster import pod_logs, terms  # noqa: E402
 from k8sbench.cluster import results as cluster_results  # noqa: E402
 from k8sbench.control_plane import audit_counts, audit_totals  # noqa: E402
+from k8sbench.schedule import drive  # noqa: E402
 from k8sbench.machine_load import LoadSampler  # noqa: E402
 from k8sbench.render import benchmarks_md, fmt, readme, scale_svg, timeline_svg  # noqa: E402
 
 RESULTS = json.loads((BENCH / "results.json").read_text())
 
 
-def ev(t, holder, acquire=None, renew=None, typ="MODIFIED"):
+def ev(t, holder, acquire=None, renew=None, typ="MODIFIED", transitions=0):
     """A LeaseWatcher event."""
-    return {"t": t, "type": typ, "holder": holder, "acquire": acquire, "renew": renew}
+    return {"t": t, "type": typ, "holder": holder, "acquire": acquire, "renew": renew,
+            "duration": 15, "transitions": transitions}
 
 
 class FakeWatcher:
@@ -56,13 +59,16 @@ class FakeWatcher:
     def since(self, ns, idx):
         return self.events[idx:]
 
+    def count(self, ns):
+        return len(self.events)
+
     def latest(self, ns):
         return self.events[-1] if self.events else None
 
 
-def fake_set(events=(), n=3, key="k8sensus", ns="ns"):
-    """A ReplicaSet whose watcher replays `events`; its replicas are never started."""
-    impl = {"key": key, "bin": Path("/bin/true"), "extra_args": ["--log-format=json"], "env": {}}
+def fake_set(events=(), n=3, key="k8sensus", ns="ns", binary=Path("/bin/true")):
+    """A ReplicaSet whose watcher replays `events`; its replicas run `binary` if started."""
+    impl = {"key": key, "bin": binary, "extra_args": ["--log-format=json"], "env": {}}
     kubeconfigs = {(ns, i): Path(f"kc-{i}") for i in range(n)}
     return replicas.ReplicaSet(impl, ns, kubeconfigs, common.TIMINGS, FakeWatcher(events), [], n)
 
@@ -209,7 +215,7 @@ class SteadyState(unittest.TestCase):
                              {"k8sensus": {"events create 201": 1, "leases get 200": 1}})
 
     def test_memory_reads_each_replica(self):
-        """memory() names the holder's role; a replica with no process has no RSS."""
+        """memory() reads each replica's VmRSS and names the holder's role."""
         rs = fake_set([ev(1.0, "k8sensus-1", 1.0, 1.0)])
         for r in rs.replicas:
             r.proc = SimpleNamespace(pid=os.getpid())
@@ -284,6 +290,149 @@ class Trials(unittest.TestCase):
         self.assertEqual([round(g["length_s"], 3) for g in tl["gaps"]], [15.0, 15.1])
         self.assertEqual(len(tl["markers"]), 1)
         self.assertIsNone(timeline.timeline([], [], [{"ok": False}], "crash", []))
+
+
+class TakeoverWatcher(FakeWatcher):
+    """A watch on a set whose leader renewed twice; once the leader's process is gone, the
+    Lease is released and another replica takes it."""
+
+    def __init__(self):
+        super().__init__([ev(100.0, "k8sensus-0", 99.0, 99.0), ev(101.0, "k8sensus-0", 99.0, 101.0)])
+        self.rs = None
+
+    def since(self, ns, idx):
+        holder = self.rs.by_id.get(self.events[-1]["holder"])
+        if holder is not None and not holder.alive():
+            now = __import__("time").time()
+            self.events += [ev(now, "", None, now), ev(now + 0.01, "k8sensus-1", now, now, transitions=1)]
+        return self.events[idx:]
+
+    def all(self, ns):
+        return self.since(ns, 0)
+
+
+class TrialsWithProcesses(unittest.TestCase):
+    """The crash and graceful trials against real processes (a shell that sleeps), the Lease
+    played by TakeoverWatcher; no control plane."""
+
+    def setUp(self):
+        d = Path(tempfile.mkdtemp(prefix="k8sbench-test-"))
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        fake = d / "elector"
+        fake.write_text("#!/bin/sh\nexec sleep 60\n")
+        fake.chmod(0o755)
+        for patch in (mock.patch.object(replicas, "LOG_DIR", d), mock.patch.object(trials, "log"),
+                      mock.patch.object(trials, "g_sleep", lambda s: iter(()))):
+            patch.start()
+            self.addCleanup(patch.stop)
+        self.rs = fake_set(binary=fake)
+        self.rs.watcher = TakeoverWatcher()
+        self.rs.watcher.rs = self.rs
+        self.rs.start_all()
+        self.addCleanup(self.rs.stop_all, 1.0)
+        for r in self.rs.replicas:
+            r.started = 0.0  # up long enough to be steady
+
+    def test_crash_trial(self):
+        """kill -9 of the leader; failover from its last renewal to the new acquireTime; the
+        killed replica is restarted."""
+        out = []
+        drive(trials.g_crash_trials(self.rs, range(1), "crash", out, trials.progress))
+        rec = out[0]
+        self.assertTrue(rec["ok"])
+        self.assertEqual((rec["old"], rec["new"], rec["last_renew_t"], rec["transitions"]),
+                         ("k8sensus-0", "k8sensus-1", 101.0, 1))
+        self.assertAlmostEqual(rec["failover_s"], rec["acquire_t"] - 101.0)
+        self.assertEqual(self.rs.replicas[0].exits, [{"how": "kill -9", "code": -9}])
+        self.assertTrue(self.rs.replicas[0].alive())
+        self.assertEqual([m["kind"] for m in self.rs.markers], ["start"] * 3 + ["kill", "restart"])
+
+    def test_graceful_trial(self):
+        """SIGTERM to the leader; handoff from SIGTERM to the new acquireTime, the release seen."""
+        outs = {"k8sensus": []}
+        drive(trials.g_graceful_alternating([self.rs], 1, "graceful", outs, trials.progress))
+        rec = outs["k8sensus"][0]
+        self.assertTrue(rec["ok"] and rec["released"])
+        self.assertEqual((rec["old"], rec["new"], rec["exit_code"]), ("k8sensus-0", "k8sensus-1", -15))
+        self.assertGreaterEqual(rec["handoff_s"], 0.0)
+        self.assertGreaterEqual(rec["exited_after_s"], 0.0)
+        # The new holder has not renewed yet: no steady leader.
+        with self.assertRaisesRegex(common.BenchError, "no leader elected within 0 s in"):
+            drive(trials.g_wait_leaders([self.rs], 0.05))
+        last = self.rs.watcher.events[-1]
+        self.rs.watcher.events.append({**last, "renew": last["renew"] + 2.0})
+        drive(trials.g_wait_leaders([self.rs], 1.0))
+
+
+class Watches(unittest.TestCase):
+    def test_lease_watcher_records_and_answers(self):
+        """The watch keeps each Lease event by namespace with its arrival time."""
+        w = lease_watch.LeaseWatcher(cp=None)
+        w._record("ADDED", {"metadata": {"namespace": "n", "resourceVersion": "7"},
+                            "spec": {"holderIdentity": "a", "acquireTime": "1970-01-01T00:00:01.000000Z",
+                                     "renewTime": "1970-01-01T00:00:02.500000Z", "leaseDurationSeconds": 15,
+                                     "leaseTransitions": 3}}, 9.0)
+        w._record("MODIFIED", {"metadata": {"namespace": "n"}, "spec": None}, 10.0)
+        self.assertEqual(w.count("n"), 2)
+        self.assertEqual(w.all("n")[0], {"t": 9.0, "type": "ADDED", "rv": "7", "holder": "a", "acquire": 1.0,
+                                         "renew": 2.5, "duration": 15, "transitions": 3})
+        self.assertEqual(w.latest("n")["holder"], "")
+        self.assertEqual(w.since("n", 1), [w.latest("n")])
+        self.assertIsNone(w.latest("other"))
+
+    def test_pod_watcher_sees_deletions(self):
+        """The pod watch keeps when it first saw a pod marked for deletion."""
+        w = runner.PodWatcher(cp=None)
+        w._record("MODIFIED", {"metadata": {"namespace": "n", "name": "p"}}, 1.0)
+        w._record("MODIFIED", {"metadata": {"namespace": "n", "name": "p", "deletionTimestamp": "x"}}, 2.0)
+        w._record("DELETED", {"metadata": {"namespace": "n", "name": "p"}}, 3.0)
+        self.assertEqual(w.deletion_seen("n", "p"), 2.0)
+        self.assertIsNone(w.deletion_seen("n", "q"))
+
+
+class ClusterDeployments(unittest.TestCase):
+    def test_a_deployment_is_steady_when_its_holder_works(self):
+        """Three Ready pods, a holder that renewed and is working (and, if asked, whose
+        container never restarted); the turn goes to one trial at a time."""
+        def pod(name, ready=True, restarts=0):
+            return {"metadata": {"name": name}, "status": {
+                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                "containerStatuses": [{"name": "k8sensus", "restartCount": restarts}]}}
+        pods = [pod("a", restarts=1), pod("b"), pod("c")]
+        cluster = SimpleNamespace(request=lambda method, path: (200, {"items": pods}))
+        watcher = FakeWatcher([ev(1.0, "a", 1.0, 3.0)])
+        logs = SimpleNamespace(working=lambda ns, p: p == "a")
+        turn = deployment.Turn()
+        dep = deployment.Deployment({"key": "k8sensus", "ns": "k8sensus"}, cluster, watcher, None, logs, turn, None)
+        self.assertEqual(dep.steady()["holder"], "a")
+        self.assertIsNone(dep.steady(no_restarts=True))
+        self.assertEqual((dep.holder(), dep.beside()), ("a", "nothing"))
+        self.assertEqual(deployment.container_status(pods[0])["restartCount"], 1)
+        self.assertFalse(deployment.is_ready(pod("d", ready=False)))
+        other = object()
+        self.assertEqual(list(turn.take(dep)), [])
+        self.assertEqual(next(turn.take(other)), None)  # waits while dep holds the turn
+        turn.give(dep)
+        self.assertEqual(list(turn.take(other)), [])
+
+    def test_overlay_changes_only_the_image_and_the_arguments(self):
+        """The client-go overlay points at the project's kustomization from its own folder."""
+        with tempfile.TemporaryDirectory() as d:
+            k = (deploy.client_go_overlay(Path(d), "client-go-ref:abc") / "kustomization.yaml").read_text()
+        self.assertIn("namespace: client-go", k)
+        self.assertIn('newName: client-go-ref\n    newTag: "abc"', k)
+        self.assertIn(f"- --lease-name={common.LEASE}", k)
+
+    def test_leftovers_of_a_cluster_that_never_was(self):
+        """A state that names nothing on this host leaves nothing."""
+        self.assertEqual(runner.leftovers({"netns_inode": -1, "kubeconfig": "/nonexistent/k8sbench/x"}), [])
+
+    def test_local_namespaces_carry_the_seed(self):
+        """Every namespace of a run names its seed, its part and its implementation."""
+        run = SimpleNamespace(seed=123456, impls={"k8sensus": {"key": "k8sensus"}, "client_go": {"key": "client-go"}})
+        ns = local.namespaces(run, ["lanea"])
+        self.assertEqual(ns[("client_go", "lanea")], "bench-23456-lanea-client-go")
+        self.assertEqual(len(ns), 2 * 4)
 
 
 class Scale(unittest.TestCase):
