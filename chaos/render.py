@@ -311,7 +311,7 @@ def render(r: dict) -> str:
         f"`make chaos` runs everything again ({r['duration_s'] / 60:.0f} minutes this time, "
         f"with {r['parallel']} trials at a time; `--parallel` changes that, and "
         f"`cargo test --test chaos -- --help` lists every flag). Plain `cargo test` runs one "
-        f"trial of each fault (under a minute), with its results in a scratch file. One fault, "
+        f"trial of each fault (about a minute and a half), with its results in a scratch file. One fault, "
         f"with this run's random choices (the timing of processes is not replayed):",
         "",
         *reproduce(r),

@@ -32,7 +32,7 @@ rules:
 
 
 def audit_wrapper(work: Path, audit_log: Path) -> tuple[Path, dict]:
-    """A bin dir for K8SENSUS_CONTROL_PLANE_BIN: etcd and kubectl as built by
+    """A bin dir for K8SENSUS_CONTROL_PLANE_BIN: the binaries as built by
     controlplane.py, kube-apiserver wrapped to add the audit flags. controlplane.py
     itself is unchanged. Also returns how the binaries were had (built now or cached)."""
     t0, started = time.monotonic(), time.time()
@@ -41,8 +41,10 @@ def audit_wrapper(work: Path, audit_log: Path) -> tuple[Path, dict]:
                 .strip().splitlines()[-1])
     d = work / "cp-bin"
     d.mkdir()
-    for b in ("etcd", "kubectl"):
-        os.symlink(real / b, d / b)
+    # Every binary controlplane.py expects, as built; only kube-apiserver is wrapped.
+    for b in real.iterdir():
+        if b.name != "kube-apiserver":
+            os.symlink(b, d / b.name)
     policy = work / "audit-policy.yaml"
     policy.write_text(AUDIT_POLICY)
     w = d / "kube-apiserver"
