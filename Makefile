@@ -27,7 +27,9 @@ build: ## [build and run] build the release binary, target/release/k8sensus
 demo: ## [start here] the kind walkthrough on a one-node cluster here (or, where it cannot run, three local replicas)
 	@hack/demo-cluster.sh
 
-test: deps lint control-plane-bin images ## [start here] every check CI runs: formatting, clippy, docs, manifests, unit, CLI and end-to-end tests, examples, the walkthrough on a real cluster
+test: deps lint control-plane-bin images ## [start here] every check CI runs: formatting, clippy, docs, manifests, unit, CLI and end-to-end tests, examples, the walkthrough on a real cluster, the benchmark's unit tests
+	@echo "==> python3 -m unittest discover -s bench (the benchmark's pure parts: no control plane, cluster or replica; about a second)"
+	python3 -m unittest discover -s bench
 	@echo "==> cargo test (unit, CLI, examples, end-to-end against the real kube-apiserver, and the walkthrough on a real cluster)"
 	# tests/e2e/examples.rs runs target/debug/examples/*: cargo test builds the examples but
 	# does not put them there (a fresh target/ has none), cargo build --examples does.

@@ -1,0 +1,129 @@
+"""One run of bench/run.py: the state its steps share, and the steps around the measuring
+(prepare, build, start the control plane, stop everything)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .build import RUST_BIN, build_client_go_ref, build_rust, rust_extra_args
+from .common import LOG_DIR, BenchError, log
+from .control_plane import ControlPlane, audit_wrapper
+from .lease_watch import LeaseWatcher
+from .machine_load import LoadSampler
+from .provenance import cache_state, source_snapshot
+
+
+class Run:
+    """What the steps of one run share. Every process the run starts is reachable from here
+    (`cp`, the replicas of `sets`), so that stop_everything() stops it on any exit path."""
+
+    def __init__(self, args: argparse.Namespace, command: str, seed: int, work: Path):
+        self.args, self.command, self.seed, self.work = args, command, seed, work
+        self.audit_log = work / "audit.log"  # private to this run; copied to LOG_DIR at the end
+        self.started_at = dt.datetime.now(dt.timezone.utc)
+        self.load_at_start = os.getloadavg()
+        self.cp: ControlPlane | None = None
+        self.sets: list = []  # every ReplicaSet started, for the last kill
+        self.watcher: LeaseWatcher | None = None
+        self.sampler = LoadSampler()
+        self.markers: list[dict] = []  # kills, SIGTERMs and restarts, for the timeline
+        # Set by build() and start_control_plane():
+        self.source: dict = {}
+        self.caches = ""
+        self.rust_bin = self.go_bin = None
+        self.go_cached = False
+        self.impls: dict = {}
+        self.cp_build: dict = {}
+        self.t_build0 = self.t_built_rust = self.t_built_go = self.t_built = 0.0
+
+
+def prepare(args: argparse.Namespace, command: str, seed: int) -> Run:
+    """A fresh LOG_DIR, a private work directory, and the machine-load sampler started."""
+    shutil.rmtree(LOG_DIR, ignore_errors=True)
+    LOG_DIR.mkdir(parents=True)
+    run = Run(args, command, seed, Path(tempfile.mkdtemp(prefix="k8sensus-bench-")))
+    run.sampler.start()
+    return run
+
+
+def build_k8sensus(skip_build: bool, before: dict) -> tuple[Path, dict]:
+    """`make build` (or, with `skip_build`, the binary already there), and the source it was
+    built from: `before` is the snapshot taken first; one taken after the build tells whether
+    the inputs changed meanwhile (others may commit while it runs)."""
+    if skip_build:
+        if not os.access(RUST_BIN, os.X_OK):
+            raise BenchError(f"--skip-build: no {RUST_BIN}; run `make build`")
+        log(f"k8sensus: using the existing {RUST_BIN} (--skip-build)")
+        return RUST_BIN, {**before, "skip_build": True, "changed_during_build": None}
+    rust_bin = build_rust()
+    after = source_snapshot()
+    changed = after["build_inputs_sha256"] != before["build_inputs_sha256"]
+    if changed:
+        log("warning: src/, Cargo.toml or Cargo.lock changed while `make build` ran; "
+            "the binary may match neither snapshot (recorded in results.json)")
+    return rust_bin, {**after, "skip_build": False, "changed_during_build": changed,
+                      "commit_before_build": before["commit"]}
+
+
+def build(run: Run) -> None:
+    """Both electors, each step timed, and the two implementations as the trials run them."""
+    log(f"work dir {run.work}, logs in {LOG_DIR}, seed {run.seed}")
+    before = source_snapshot()
+    run.caches = cache_state()
+    run.t_build0 = time.monotonic()
+    run.rust_bin, run.source = build_k8sensus(run.args.skip_build, before)
+    source = run.source
+    log(f"k8sensus source: commit {source['commit_short']}"
+        + (f", uncommitted changes in {', '.join(source['build_inputs_dirty'])}"
+           if source["build_inputs_dirty"] else ", src/ and Cargo files as committed"))
+    run.t_built_rust = time.monotonic()
+    run.go_bin, run.go_cached = build_client_go_ref()
+    run.t_built_go = time.monotonic()
+    run.impls = {
+        "k8sensus": {"key": "k8sensus", "bin": run.rust_bin, "extra_args": rust_extra_args(run.rust_bin),
+                     "env": {"LOG_FORMAT": "json"}},
+        "client_go": {"key": "client-go", "bin": run.go_bin, "extra_args": [], "env": {}},
+    }
+
+
+def start_control_plane(run: Run) -> None:
+    """etcd + kube-apiserver with the audit log, and the driver's watch on the Leases."""
+    bin_dir, run.cp_build = audit_wrapper(run.work, run.audit_log)
+    run.t_built = time.monotonic()
+    log("starting etcd + kube-apiserver (with an audit log of Lease requests)")
+    run.cp = ControlPlane(run.work)
+    run.cp.start(bin_dir)
+    log(f"control plane ready at {run.cp.server}")
+    run.watcher = LeaseWatcher(run.cp)
+    run.watcher.start()
+    if not run.watcher.ready.wait(30):
+        raise BenchError(f"the driver's watch did not start: {run.watcher.errors[-3:]}")
+
+
+def stop_everything(run: Run) -> None:
+    """Every replica killed, the threads told to stop, the control plane stopped, the audit
+    log kept in LOG_DIR and the work directory removed: each step on its own, so that one
+    failing cannot leave the next undone."""
+    for rs in run.sets:
+        for r in rs.replicas:
+            try:
+                r.kill()
+            except Exception as e:
+                log(f"could not kill {r.identity}: {e!r}")
+    run.sampler.stopping = True
+    if run.watcher:
+        run.watcher.stopping = True
+    try:
+        if run.cp:
+            run.cp.stop()
+    finally:
+        if run.audit_log.exists():
+            shutil.copy(run.audit_log, LOG_DIR / "audit.log")
+        shutil.rmtree(run.work, ignore_errors=True)
+    log("stopped every process this run started")

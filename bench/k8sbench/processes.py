@@ -1,0 +1,78 @@
+"""Child processes that die with the driver: each in its own process group, with
+PR_SET_PDEATHSIG, forked from the main thread only; and a command run to completion."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+
+from .common import REPO, BenchError, elapsed, log
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PARENT_PID = os.getpid()
+_MAIN_THREAD = threading.main_thread()
+PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> None:
+    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches us only; we stop the children in order
+    if _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os._exit(127)
+    if os.getppid() != _PARENT_PID:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def spawn(argv, **kw) -> subprocess.Popen:
+    # PR_SET_PDEATHSIG fires when the *thread* that forked exits: fork only from
+    # the main thread, which lives as long as the run.
+    assert threading.current_thread() is _MAIN_THREAD
+    return subprocess.Popen(argv, preexec_fn=_child_setup, **kw)
+
+
+def kill_group(p: subprocess.Popen) -> None:
+    """SIGKILL a child's whole process group (make -> cargo -> rustc, go -> compile),
+    which spawn() made its own: PR_SET_PDEATHSIG only covers the child itself."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
+
+
+HEARTBEAT = 30.0  # seconds between "still running" lines of a long step
+
+
+def run_cmd(argv, *, input=None, cwd=REPO, env=None, timeout=600, heartbeat: str | None = None,
+            show_stderr: bool = False) -> str:
+    """Run a command to completion and return its stdout; raise BenchError with its output on
+    failure. A `heartbeat` names the step in a line every HEARTBEAT s, so that a long build
+    does not look hung; `show_stderr` passes the command's stderr (its own progress) through."""
+    p = spawn(argv, cwd=cwd, env=env, stdin=subprocess.PIPE if input is not None else
+              subprocess.DEVNULL, stdout=subprocess.PIPE,
+              stderr=None if show_stderr else subprocess.PIPE, text=True)
+    start = time.monotonic()
+    try:
+        while True:
+            left = timeout - (time.monotonic() - start)
+            try:
+                out, err = p.communicate(input, timeout=max(0.1, min(HEARTBEAT, left)))
+                break
+            except subprocess.TimeoutExpired:
+                input = None  # sent with the first call; communicate() keeps what is pending
+                if time.monotonic() - start >= timeout:
+                    raise BenchError(f"timed out after {timeout:.0f} s: {shlex.join(map(str, argv))}")
+                if heartbeat:
+                    log(f"  ... still {heartbeat} ({elapsed(time.monotonic() - start)})")
+    except BaseException:
+        kill_group(p)
+        raise
+    if p.returncode != 0:
+        raise BenchError(f"command failed (exit {p.returncode}): {shlex.join(map(str, argv))}\n"
+                         f"{out[-3000:]}{(err or '')[-3000:]}")
+    return out
