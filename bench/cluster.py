@@ -30,8 +30,8 @@ images are cached; a cold first run also builds them, see hack/cluster/README.md
 
 Work is read from the pods' own log lines, from the kubelet's log files under the cluster's
 state directory (DIR/pod-logs), tailed every 50 ms so that a deleted pod's last lines are
-kept: the start of a term's work (`event` work_started), each run (work_run, or the message
-"... is running sample task.") and its stop (work_stopped), each with `mono_ns`, the host's
+kept: the start of a term's work (`event` work_started), each run (work_run) and its stop
+(work_stopped), each with `mono_ns`, the host's
 CLOCK_MONOTONIC, which every container shares with this driver. Terms and overlaps follow
 tests/support/overlap.rs. The Lease is watched through the API (the LeaseWatcher of
 bench/run.py, in bench/k8sbench/lease_watch.py).

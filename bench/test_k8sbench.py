@@ -536,11 +536,20 @@ class Results(unittest.TestCase):
 class Cluster(unittest.TestCase):
     def test_log_lines(self):
         """Both log formats parse to one shape, and the work lines are told apart."""
-        plain = pod_logs.parse_app_line('2025-01-01T00:00:00Z INFO starting the sample task mono_ns=42 x="a"')
+        plain = pod_logs.parse_app_line(
+            '2025-01-01T00:00:00Z INFO starting the sample task mono_ns=42 x="a" event="work_started"')
         self.assertEqual((plain["message"], plain["mono_ns"], plain["x"]), ("starting the sample task", 42, "a"))
         self.assertEqual(pod_logs.kind_of(plain), "start")
         self.assertEqual(pod_logs.kind_of(pod_logs.parse_app_line('{"event": "work_run"}')), "run")
-        self.assertEqual(pod_logs.kind_of({"message": "sample task stopped"}), "stop")
+        spanned = pod_logs.parse_app_line(
+            '2026-11-30T11:50:00.123Z  INFO election{lease=k8sensus/k8sensus-lease identity=pod-a}: '
+            'k8sensus is running sample task. fencing_token=2 mono_ns=7 event="work_run"')
+        self.assertEqual((spanned["message"], spanned["identity"], spanned["lease"], spanned["mono_ns"]),
+                         ("k8sensus is running sample task.", "pod-a", "k8sensus/k8sensus-lease", 7))
+        self.assertEqual(pod_logs.kind_of(spanned), "run")
+        self.assertEqual(pod_logs.kind_of({"event": "work_stopped"}), "stop")
+        # The wording is for people: without the event, a line is not a work line.
+        self.assertIsNone(pod_logs.kind_of({"message": "sample task stopped"}))
         self.assertIsNone(pod_logs.kind_of({"message": "other"}))
         self.assertAlmostEqual(pod_logs.cri_time("1970-01-01T00:00:01.5Z"), 1.5)
         self.assertIsNone(pod_logs.cri_time("garbage"))

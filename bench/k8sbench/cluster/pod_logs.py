@@ -15,7 +15,7 @@ from .config import CONTAINER
 
 def parse_app_line(text: str) -> dict:
     """One log line as a dict: JSON as it is, and k8sensus's plain format
-    (`<time> <LEVEL> <message> key=value ...`) turned into the same shape
+    (`<time> <LEVEL> [span{key=value ...}:] <message> key=value ...`) turned into the same shape
     (as tests/support/cluster.rs's parse_app_line)."""
     if text.startswith("{"):
         try:
@@ -24,6 +24,18 @@ def parse_app_line(text: str) -> dict:
             pass
     words = text.split()
     rest = words[2:]
+    # The spans the line was logged in come first, `name{key=value ...}:` (k8sensus's
+    # `election{lease=... identity=...}:`); their fields count as the line's own.
+    spans: dict = {}
+    while rest and "{" in rest[0] and not rest[0].startswith("{"):
+        span = [rest.pop(0)]
+        while not span[-1].endswith("}:") and rest:
+            span.append(rest.pop(0))
+        inner = " ".join(span).partition("{")[2].removesuffix("}:")
+        for w in inner.split():
+            k, sep, v = w.partition("=")
+            if sep:
+                spans[k] = v.strip('"')
 
     def is_field(w: str) -> bool:
         k, sep, _ = w.partition("=")
@@ -39,19 +51,15 @@ def parse_app_line(text: str) -> dict:
                 obj[k] = int(v)
             except ValueError:
                 obj[k] = v
+    for k, v in spans.items():
+        obj.setdefault(k, v)
     return obj
 
 
 def kind_of(line: dict) -> str | None:
-    """start, run or stop for the lines that mark leader work (either implementation)."""
-    ev, msg = line.get("event"), str(line.get("message", ""))
-    if ev == "work_started" or msg == "starting the sample task":
-        return "start"
-    if ev == "work_stopped" or msg == "sample task stopped":
-        return "stop"
-    if ev == "work_run" or msg.endswith("is running sample task."):
-        return "run"
-    return None
+    """start, run or stop for the lines that mark leader work (either implementation: both
+    carry the `event` names of src/log_event.rs)."""
+    return {"work_started": "start", "work_run": "run", "work_stopped": "stop"}.get(line.get("event"))
 
 
 def cri_time(ts: str) -> float | None:
