@@ -17,12 +17,14 @@ from .timeline import timeline
 
 
 def write_results(out: Path, results: dict) -> None:
-    """Writes the results file, keeping the "cluster" section of the one there: bench/cluster.py
-    writes that section alone, with its own command, times and source."""
-    if "cluster" not in results and out.exists():
-        kept = json.loads(out.read_text()).get("cluster")
-        if kept:
-            results["cluster"] = kept
+    """Writes the results file, keeping the "scale" and "cluster" sections of the one there
+    when this run did not measure them (`--no-scale`; bench/cluster.py writes its section
+    alone): each section carries its own command, times and source."""
+    if out.exists():
+        before = json.loads(out.read_text())
+        for section in ("scale", "cluster"):
+            if section not in results and before.get(section):
+                results[section] = before[section]
     out.write_text(json.dumps(results, indent=1) + "\n")
 
 
