@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8sensus::log_event::{ACQUIRED, NEW_LEADER, RELEASED, WORK_RUN};
+use k8sensus::log_event::{ACQUIRED, NEW_LEADER, RELEASED, WORK_RUN, WORK_STARTED};
 
 use crate::support::proxy::{Proxy, socket_addr_of};
 use crate::support::*;
@@ -316,7 +316,7 @@ async fn a_second_sigterm_exits_at_once() {
     let mut leader = Replica::spawn("pod-a", &ns.name, &via_proxy, t, &[]);
     // Only a term whose work has started releases the Lease on SIGTERM.
     wait_for(Duration::from_secs(30), || async {
-        (!leader.lines_with("starting the sample task").is_empty()).then_some(())
+        (!leader.events(WORK_STARTED).is_empty()).then_some(())
     })
     .await
     .expect("pod-a leads and works");
@@ -346,7 +346,7 @@ async fn a_second_sigterm_exits_at_once() {
         "{}",
         leader.raw_output()
     );
-    assert!(leader.lines_with("released lease").is_empty());
+    assert!(leader.events(RELEASED).is_empty(), "the lease was released");
     assert_no_panics(&[leader]);
 }
 

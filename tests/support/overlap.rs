@@ -25,8 +25,7 @@ use k8sensus::log_event;
 use super::log::LogLine;
 
 /// The wording of the run line, for people. The checker does not read it (it matches
-/// `event`); tests/chaos.rs still compares messages with these three until it matches on
-/// `event` too.
+/// `event`); tests/harness.rs uses these three to show that wording alone is not work.
 pub const RUN: &str = "k8sensus is running sample task.";
 /// The wording of the line that opens a term's work.
 pub const START: &str = "starting the sample task";
