@@ -80,12 +80,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    command = session.recorded_command()
-    seed = session.seed_random(args.seed)
-    session.interrupt_on_signals()
-    lock = session.one_run_at_a_time()  # held until main returns
-    if lock is None:
+    begun = session.begin(args.seed)  # its lock is held until main returns
+    if begun is None:
         return 1
+    command, seed, _lock = begun
     if not driver.can_run():
         return 1
     run = driver.prepare(args, command, seed)

@@ -57,6 +57,19 @@ def interrupt_on_signals() -> None:
         signal.signal(sig, on_term)
 
 
+def begin(seed: int | None):
+    """What every entry point does first: record its command line, seed the random choices,
+    turn SIGTERM into an interrupt, and take the benchmark lock. Returns (command, seed,
+    lock), the lock held as long as it is referenced, or None if another run holds it."""
+    command = recorded_command()
+    seed = seed_random(seed)
+    interrupt_on_signals()
+    lock = one_run_at_a_time()
+    if lock is None:
+        return None
+    return command, seed, lock
+
+
 def render_and_finish(results: str, no_render: bool) -> int:
     """bench/render.py on the results file (unless `no_render`), then the run's last line;
     returns the exit code."""

@@ -160,3 +160,14 @@ impl Fault {
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
+
+/// Cuts the replica `leader` off from the API server for `hold`, then lets it through again,
+/// and notes how long the partition lasted.
+pub async fn partition_for(t: &mut Trial, leader: usize, hold: Duration) {
+    t.fault_on(leader);
+    t.fleet().proxies[leader].blackhole();
+    tokio::time::sleep(hold).await;
+    t.fleet().proxies[leader].pass();
+    t.healed();
+    t.notes.partitioned_s = Some(crate::stats::round3(hold.as_secs_f64()));
+}

@@ -3,9 +3,8 @@
 
 use rand::Rng;
 
-use super::secs;
+use super::{partition_for, secs};
 use crate::T;
-use crate::stats::round3;
 use crate::trial::Trial;
 
 pub fn what() -> String {
@@ -21,12 +20,7 @@ pub async fn run(t: &mut Trial) -> Result<(), String> {
     t.watch = true;
     let leader = t.start(3).await?;
     let hold = T.lease_duration + secs(t.rng.random_range(0.3..3.0));
-    t.fault_on(leader);
-    t.fleet().proxies[leader].blackhole();
-    tokio::time::sleep(hold).await;
-    t.fleet().proxies[leader].pass();
-    t.healed();
-    t.notes.partitioned_s = Some(round3(hold.as_secs_f64()));
+    partition_for(t, leader, hold).await;
     t.note_takeover_delay(leader);
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8sensus::log_event;
 use rand::Rng;
 
-use super::secs;
+use super::{partition_for, secs};
 use crate::fleet::Fleet;
 use crate::stats::{percentile, round3};
 use crate::support::overlap;
@@ -47,12 +47,7 @@ pub async fn run(t: &mut Trial) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     t.warm_up().await;
     let hold = T.lease_duration + secs(t.rng.random_range(0.3..2.0));
-    t.fault_on(leader);
-    t.fleet().proxies[leader].blackhole();
-    tokio::time::sleep(hold).await;
-    t.fleet().proxies[leader].pass();
-    t.healed();
-    t.notes.partitioned_s = Some(round3(hold.as_secs_f64()));
+    partition_for(t, leader, hold).await;
     let next = t.note_takeover_delay(leader);
     t.notes.skewed_standby_took_over = Some(next.as_deref() == Some("replica-fast"));
 
