@@ -260,9 +260,7 @@ async fn standby_behind_silently_dropped_connections_sees_a_release() {
     .await
     .expect("pod-a leads and works");
     let proxy = Proxy::start(socket_addr_of(&ns.cp.server));
-    let via_proxy = kubeconfig_like(&ns.sa_kubeconfig, "via-proxy", |t| {
-        t.replace(&ns.cp.server, &proxy.url())
-    });
+    let via_proxy = ns.kubeconfig_via("via-proxy", &proxy.url());
     let standby = Replica::spawn("pod-b", &ns.name, &via_proxy, t, &[]);
     wait_for(Duration::from_secs(20), || async {
         let announced = standby.events(NEW_LEADER);
@@ -310,9 +308,7 @@ async fn a_second_sigterm_exits_at_once() {
     let t = Timings::SHORT;
     let ns = TestNamespace::new("second-term");
     let proxy = Proxy::start(socket_addr_of(&ns.cp.server));
-    let via_proxy = kubeconfig_like(&ns.sa_kubeconfig, "via-proxy", |k| {
-        k.replace(&ns.cp.server, &proxy.url())
-    });
+    let via_proxy = ns.kubeconfig_via("via-proxy", &proxy.url());
     let mut leader = Replica::spawn("pod-a", &ns.name, &via_proxy, t, &[]);
     // Only a term whose work has started releases the Lease on SIGTERM.
     wait_for(Duration::from_secs(30), || async {
@@ -688,9 +684,7 @@ fn status_errors_say_what_to_do() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("https://{}", closed.local_addr().unwrap());
     drop(closed);
-    let stopped = kubeconfig_like(&ns.sa_kubeconfig, "stopped", |t| {
-        t.replace(&ns.cp.server, &dead)
-    });
+    let stopped = ns.kubeconfig_via("stopped", &dead);
     let out = run_to_end(
         k8sensus(
             &["status", "--lease-name", LEASE],
@@ -739,9 +733,7 @@ async fn status_watch_reports_a_lost_api_server_once() {
     let t = Timings::SHORT;
     let ns = TestNamespace::new("statuswatch");
     let proxy = Proxy::start(socket_addr_of(&ns.cp.server));
-    let via_proxy = kubeconfig_like(&ns.sa_kubeconfig, "status-proxy", |t| {
-        t.replace(&ns.cp.server, &proxy.url())
-    });
+    let via_proxy = ns.kubeconfig_via("status-proxy", &proxy.url());
     let mut watcher = k8sensus(
         &[
             "status",

@@ -198,16 +198,11 @@ fn replicas_behind_proxies(
     names: &[&str],
     t: Timings,
 ) -> (Vec<Replica>, Vec<Proxy>) {
-    let kubeconfig = std::fs::read_to_string(&ns.sa_kubeconfig).unwrap();
     let mut replicas = Vec::new();
     let mut proxies = Vec::new();
     for name in names {
         let proxy = Proxy::start(socket_addr_of(&ns.cp.server));
-        let path = ns
-            .cp
-            .dir
-            .join(format!("{}-{name}-proxied.kubeconfig", ns.name));
-        std::fs::write(&path, kubeconfig.replace(&ns.cp.server, &proxy.url())).unwrap();
+        let path = ns.kubeconfig_via(&format!("{name}-proxied"), &proxy.url());
         replicas.push(Replica::spawn(name, &ns.name, &path, t, &[]));
         proxies.push(proxy);
     }

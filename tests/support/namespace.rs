@@ -49,6 +49,17 @@ impl TestNamespace {
         self.kubeconfig_with_token(sa, sa, &token)
     }
 
+    /// The ServiceAccount kubeconfig (`sa_kubeconfig`) with its server replaced by `server`
+    /// (a fault proxy's URL, say), written beside it under a name made of `tag`.
+    pub fn kubeconfig_via(&self, tag: &str, server: &str) -> PathBuf {
+        let text = std::fs::read_to_string(&self.sa_kubeconfig).unwrap();
+        let path = self
+            .sa_kubeconfig
+            .with_file_name(format!("{tag}-{}.kubeconfig", random_suffix()));
+        std::fs::write(&path, text.replace(&self.cp.server, server)).unwrap();
+        path
+    }
+
     /// Writes a kubeconfig named after `file_tag` that authenticates as ServiceAccount `sa`
     /// with `token`, with this namespace as its default.
     pub fn kubeconfig_with_token(&self, file_tag: &str, sa: &str, token: &str) -> PathBuf {
