@@ -23,10 +23,8 @@ fi
 
 LEASE=k8sensus-lease
 NS=k8sensus   # from kustomization.yaml
-if [ -t 1 ]; then bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'; else bold=; dim=; off=; fi
-say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
-note() { printf '%s    %s%s\n' "$dim" "$*" "$off"; }
-show() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; }
+# shellcheck source=hack/demo-lib.sh
+. hack/demo-lib.sh
 
 work=$(mktemp -d -t k8sensus-demo-XXXXXX)
 followers=()
@@ -36,8 +34,7 @@ cleanup() {
   [ -n "${watcher_pid:-}" ] && kill "$watcher_pid" 2>/dev/null || true
   if [ -n "${CL_PID:-}" ]; then
     say "tearing the cluster down"
-    exec {CL[1]}>&- 2>/dev/null || true   # closing the runner's stdin stops everything
-    wait "$CL_PID" 2>/dev/null || true
+    close_runner "$CL_PID" "${CL[1]}"
   fi
   wait 2>/dev/null || true
   rm -rf "$work"

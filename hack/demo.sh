@@ -19,9 +19,9 @@ LEASE=k8sensus-lease
 NS=default
 REPLICAS=(k8sensus-a k8sensus-b k8sensus-c)
 
-if [ -t 1 ]; then bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'; colors=($'\e[36m' $'\e[35m' $'\e[33m'); else bold=; dim=; off=; colors=("" "" ""); fi
-say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
-note() { printf '%s    %s%s\n' "$dim" "$*" "$off"; }
+# shellcheck source=hack/demo-lib.sh
+. hack/demo-lib.sh
+if [ -t 1 ]; then colors=($'\e[36m' $'\e[35m' $'\e[33m'); else colors=("" "" ""); fi
 
 work=$(mktemp -d -t k8sensus-demo-XXXXXX)
 declare -A pid
@@ -30,8 +30,7 @@ cleanup() {
   for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null || true; done
   [ -n "${status_pid:-}" ] && kill "$status_pid" 2>/dev/null || true
   if [ -n "${CP_PID:-}" ]; then
-    exec {CP[1]}>&- 2>/dev/null || true   # closing the runner's stdin stops etcd and kube-apiserver
-    wait "$CP_PID" 2>/dev/null || true
+    close_runner "$CP_PID" "${CP[1]}"   # etcd and kube-apiserver stop
   fi
   wait 2>/dev/null || true
   rm -rf "$work"
