@@ -19,14 +19,24 @@ from .deployment import (Deployment, container_status, g_kubectl_done, g_replace
 from .terms import overlaps, terms
 
 
-def g_delete_trial(dep: Deployment, k: int, n: int):
-    out = dep.results["delete"]
-    dep.activity = f"waiting to delete the leader pod ({k + 1}/{n})"
-    st = yield from g_steady(dep, "a delete trial")
+def g_steady_turn(dep: Deployment, out: list, k: int, n: int, waiting: str, what: str, **steady):
+    """The start of every trial: wait for a steady deployment, then for the cluster-wide
+    turn. Returns the steady state, or None (the trial recorded as failed) if the deployment
+    never steadied. The caller gives the turn back when its trial is over."""
+    dep.activity = f"{waiting} ({k + 1}/{n})"
+    st = yield from g_steady(dep, what, **steady)
     if not st:
         out.append({"trial": k, "ok": False, "reason": "no steady deployment"})
-        return
+        return None
     yield from dep.turn.take(dep)
+    return st
+
+
+def g_delete_trial(dep: Deployment, k: int, n: int):
+    out = dep.results["delete"]
+    st = yield from g_steady_turn(dep, out, k, n, "waiting to delete the leader pod", "a delete trial")
+    if st is None:
+        return
     try:
         dep.activity = f"delete trial {k + 1}"
         old = st["holder"]
@@ -67,12 +77,10 @@ def g_delete_trial(dep: Deployment, k: int, n: int):
 
 def g_crash_trial(dep: Deployment, k: int, n: int):
     out = dep.results["crash"]
-    dep.activity = f"waiting to crash the leader's container ({k + 1}/{n})"
-    st = yield from g_steady(dep, "a crash trial", no_restarts=True)
-    if not st:
-        out.append({"trial": k, "ok": False, "reason": "no steady deployment"})
+    st = yield from g_steady_turn(dep, out, k, n, "waiting to crash the leader's container", "a crash trial",
+                                  no_restarts=True)
+    if st is None:
         return
-    yield from dep.turn.take(dep)
     try:
         dep.activity = f"crash trial {k + 1} (the kill and the container's restart)"
         old = st["holder"]
@@ -125,12 +133,9 @@ def g_crash_trial(dep: Deployment, k: int, n: int):
 
 def g_rollout_trial(dep: Deployment, k: int, n: int):
     out = dep.results["rollout"]
-    dep.activity = f"waiting to roll out ({k + 1}/{n})"
-    st = yield from g_steady(dep, "a rollout")
-    if not st:
-        out.append({"trial": k, "ok": False, "reason": "no steady deployment"})
+    st = yield from g_steady_turn(dep, out, k, n, "waiting to roll out", "a rollout")
+    if st is None:
         return
-    yield from dep.turn.take(dep)
     try:
         dep.activity = f"rollout {k + 1}"
         beside = dep.beside()
