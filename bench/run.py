@@ -79,6 +79,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--skip-build", action="store_true",
                     help="use the existing target/release/k8sensus instead of running `make build`")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--images", action="store_true",
+                    help="also build the cluster part's images (hack/cluster/images.py build) "
+                         "alongside the other builds, before measuring: `make bench` passes it "
+                         "when the cluster part will run")
     sc = ap.add_argument_group("at scale", "one Lease with N candidates, for each N (`make bench-scale` "
                                "runs this part alone, keeping the rest of the results file)")
     sc.add_argument("--scale", default=",".join(map(str, SCALE_NS)),
@@ -118,6 +122,7 @@ def main() -> int:
     try:
         driver.build(run)
         driver.start_control_plane(run)
+        driver.finish_images(run)
         if args.scale_only:
             # The scale part alone: every other key of the results file is kept as it is.
             results = read_results(Path(args.out))

@@ -493,7 +493,7 @@ def fake_run(test: unittest.TestCase) -> SimpleNamespace:
         seed=1, started_at=dt.datetime.now(dt.timezone.utc), load_at_start=(0.0, 0.0, 0.0), sampler=LoadSampler(),
         cp=SimpleNamespace(state={"kubernetes_version": "v0"}), watcher=FakeWatcher(), sets=[], markers=[],
         source={"commit": "x"}, caches="none", rust_bin=binary, go_bin=binary, go_cached=True, impls=impls,
-        cp_build={"seconds": 1.0, "cached": True}, t_build0=0.0, t_built_rust=1.0, t_built_go=2.0, t_built=3.0,
+        cp_build={"seconds": 1.0, "cached": True}, images_build=None, t_build0=0.0, t_built_rust=1.0, t_built_go=2.0, t_built=3.0,
         audit_log=out / "audit.log", work=out)
 
 

@@ -8,6 +8,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -100,3 +101,56 @@ def rust_extra_args(binary: Path) -> list[str]:
     if "--probe-addr" in help_text:
         args.append("--probe-addr=127.0.0.1:0")
     return args
+
+
+IMAGES_PY = REPO / "hack" / "cluster" / "images.py"
+
+
+class ImagesBuild:
+    """The cluster part's images (`hack/cluster/images.py build`: the pause image and the
+    k8sensus image from the Dockerfile), built in the background while this run builds the
+    electors and the control plane.
+
+    Why beside them: on a fresh machine the one-time builds take longer than all the
+    measuring, and they do not keep both CPUs busy all the time (downloads, `go mod download`,
+    buildah writing layers, the linker's serial steps). Run in a row they cost their sum; run
+    together the image build fills the gaps. It runs under `nice`, so the builds the next
+    measurement waits for come first. `wait()` is called before any measuring starts, so no
+    figure is taken while it runs."""
+
+    def __init__(self) -> None:
+        self.logfile = LOG_DIR / "images-build.log"
+        self.start = time.monotonic()
+        log(f"images: building in the background for the cluster part (output in {self.logfile})")
+        with open(self.logfile, "w") as out:
+            self.p = spawn(["nice", "-n", "10", sys.executable, str(IMAGES_PY), "build"], cwd=REPO,
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait(self) -> dict:
+        """Block until the build ends, a line every HEARTBEAT s; its seconds and whether every
+        image came from the cache. A failed build is an error: the cluster part would fail."""
+        try:
+            while True:
+                try:
+                    self.p.wait(timeout=HEARTBEAT)
+                    break
+                except subprocess.TimeoutExpired:
+                    lines = self.logfile.read_text(errors="replace").splitlines()
+                    log(f"  ... waiting for the images ({elapsed(time.monotonic() - self.start)}"
+                        + (f"; {lines[-1].strip()[:90]}" if lines else "") + ")")
+        except BaseException:
+            self.kill()
+            raise
+        text = self.logfile.read_text(errors="replace")
+        if self.p.returncode != 0:
+            raise BenchError(f"the images build failed (exit {self.p.returncode}), "
+                             f"see {self.logfile}:\n{text[-3000:]}")
+        seconds = round(time.monotonic() - self.start, 1)
+        cached = "building" not in text
+        log(f"images: {'cached' if cached else 'built'} in {elapsed(seconds)}")
+        return {"seconds": seconds, "cached": cached, "beside": "the builds of k8sensus, "
+                "client-go-ref and the control plane (niced); done before any measuring"}
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            kill_group(self.p)

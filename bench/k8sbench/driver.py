@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .build import RUST_BIN, build_client_go_ref, build_rust, rust_extra_args
+from .build import RUST_BIN, ImagesBuild, build_client_go_ref, build_rust, rust_extra_args
 from .common import LOG_DIR, BenchError, log
 from .control_plane import ControlPlane, audit_wrapper
 from .lease_watch import LeaseWatcher
@@ -40,6 +40,8 @@ class Run:
         self.go_cached = False
         self.impls: dict = {}
         self.cp_build: dict = {}
+        self.images: ImagesBuild | None = None  # the cluster part's images, built alongside
+        self.images_build: dict | None = None
         self.t_build0 = self.t_built_rust = self.t_built_go = self.t_built = 0.0
 
 
@@ -76,6 +78,8 @@ def build(run: Run) -> None:
     log(f"work dir {run.work}, logs in {LOG_DIR}, seed {run.seed}")
     before = source_snapshot()
     run.caches = cache_state()
+    if run.args.images:
+        run.images = ImagesBuild()
     run.t_build0 = time.monotonic()
     run.rust_bin, run.source = build_k8sensus(run.args.skip_build, before)
     source = run.source
@@ -106,10 +110,19 @@ def start_control_plane(run: Run) -> None:
         raise BenchError(f"the driver's watch did not start: {run.watcher.errors[-3:]}")
 
 
+def finish_images(run: Run) -> None:
+    """Wait for the images built alongside (with --images), before the first measurement."""
+    if run.images:
+        run.images_build = run.images.wait()
+        run.t_built = time.monotonic()
+
+
 def stop_everything(run: Run) -> None:
     """Every replica killed, the threads told to stop, the control plane stopped, the audit
     log kept in LOG_DIR and the work directory removed: each step on its own, so that one
     failing cannot leave the next undone."""
+    if run.images:
+        run.images.kill()
     for rs in run.sets:
         for r in rs.replicas:
             try:

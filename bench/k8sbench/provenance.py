@@ -106,6 +106,7 @@ def cache_state() -> str:
         "Go build cache": has(gocache),
         "control plane": has(cache_root() / "control-plane"),
         "client-go-ref": has(cache_root() / "client-go-ref"),
+        "images": has(cache_root() / "images"),
     }
     present = [k for k, v in found.items() if v]
     return ("none (a fresh machine)" if not present

@@ -106,6 +106,7 @@ def run_header(run, finished_at) -> dict:
                          "cached": bool(args.skip_build)},
             "client_go_ref": {"seconds": round(run.t_built_go - run.t_built_rust, 1), "cached": run.go_cached},
             "control_plane": run.cp_build,
+            "images": run.images_build,
             "measuring_s": round(time.monotonic() - run.t_built, 1),
             "caches": run.caches,
         },
