@@ -107,9 +107,10 @@ bench-scale: deps ## [measure] only the scale part of `make bench` (one Lease, N
 
 # `chaos` is also the name of a directory: without .PHONY, make would call it up to date.
 # The suite is a program with flags (`cargo test --test chaos -- --help`); cargo runs it from
-# the repository's root, so the relative --out lands in chaos/.
+# the repository's root, so the relative paths land in chaos/. The same program then writes
+# CHAOS.md from the results file (--render-only), failed trials or not.
 .PHONY: chaos
 chaos: control-plane-bin ## [measure] fault injection: 20 randomized trials of each fault, checked for overlapping leaders (writes chaos/results.json and CHAOS.md)
 	rm -f chaos/*.log
 	status=0; cargo test --locked --test chaos -- --trials 20 --out chaos/results.json || status=$$?; \
-	python3 chaos/render.py; exit $$status
+	cargo test --locked --test chaos -- --render-only chaos/results.json; exit $$status

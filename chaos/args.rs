@@ -16,6 +16,8 @@ Examples:
   cargo test --test chaos -- --only kill9_leader --trials 20 --seed 1123459553
                                                replay a run's random choices (CHAOS.md lists
                                                them; the timing of processes is not replayed)
+  cargo test --test chaos -- --render-only chaos/results.json
+                                               CHAOS.md again from the results file, no trial
   make chaos                                   20 trials of each fault into chaos/results.json,
                                                then CHAOS.md from it";
 
@@ -54,6 +56,16 @@ pub struct Args {
     /// List the faults, and what each does, and exit
     #[arg(long)]
     pub list: bool,
+
+    /// Run no trial: write CHAOS.md from this results file (what `make chaos` does after its
+    /// trials)
+    #[arg(long, value_name = "RESULTS",
+          conflicts_with_all = ["trials", "only", "seed", "out", "parallel", "keep_logs", "list"])]
+    pub render_only: Option<PathBuf>,
+
+    /// With --render-only: write CHAOS.md here [default: CHAOS.md at the repository's root]
+    #[arg(long, value_name = "PATH", requires = "render_only")]
+    pub render_to: Option<PathBuf>,
 
     #[command(flatten)]
     pub libtest: Libtest,
@@ -117,6 +129,14 @@ pub struct Settings {
     pub scratch: bool,
     pub keep_logs: bool,
     pub list: bool,
+    /// `--render-only`: CHAOS.md from a results file, instead of trials.
+    pub render: Option<Render>,
+}
+
+/// Where `--render-only` reads the results, and where it writes CHAOS.md.
+pub struct Render {
+    pub results: PathBuf,
+    pub to: PathBuf,
 }
 
 impl TryFrom<Args> for Settings {
@@ -172,6 +192,12 @@ impl TryFrom<Args> for Settings {
             scratch,
             keep_logs: args.keep_logs,
             list: args.list,
+            render: args.render_only.map(|results| Render {
+                results,
+                to: args
+                    .render_to
+                    .unwrap_or_else(|| PathBuf::from(crate::REPO).join("CHAOS.md")),
+            }),
         })
     }
 }

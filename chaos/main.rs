@@ -13,7 +13,8 @@
 //! It is a program with flags (`cargo test --test chaos -- --help`), a test target without
 //! libtest's harness. With no flags it is the smoke run that `cargo test`, and so `make test`,
 //! runs: one trial of each fault, its results in a scratch file under target/. `make chaos`
-//! runs `--trials 20 --out chaos/results.json`, from which chaos/render.py writes CHAOS.md.
+//! runs `--trials 20 --out chaos/results.json`, then `--render-only chaos/results.json`,
+//! which writes CHAOS.md from them.
 //!
 //! Trials of independent namespaces run concurrently. The kube-apiserver restarts disturb
 //! every namespace of this program's control plane, so they run alone, after the others.
@@ -27,10 +28,11 @@
 //! - `fleet.rs`: a trial's replicas, each behind its proxy, in a fresh namespace.
 //! - `lease_watcher.rs`: the Lease's changes as a standby sees them.
 //! - `pool.rs`: the schedule: a few trials at a time, the API server restarts alone.
-//! - `results.rs`: the results file as types, the schema chaos/render.py reads.
+//! - `results.rs`: the results file as types, its schema, which the renderer reads too.
+//! - `summarize.rs`: the trials' records summed up into those types.
 //! - `stats.rs`: percentiles and rounding. `provenance.rs`: the commit, binary and machine.
-//! - `render.py`: CHAOS.md from the results. It stays Python, as bench/'s renderers do: it
-//!   only turns the file `results.rs` describes into prose, which reads better as f-strings.
+//! - `render.rs`: CHAOS.md from the results' types (`--render-only` reads them back from a
+//!   results file); tests/harness.rs tests it.
 //! - `../tests/support/`: the control plane, namespaces, replicas, the proxy and the overlap
 //!   checker, shared with the other test binaries. Their own tests are in tests/harness.rs.
 
@@ -43,12 +45,15 @@ mod fleet;
 mod lease_watcher;
 mod pool;
 mod provenance;
+mod render;
 mod results;
 mod stats;
+mod summarize;
 mod trial;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -57,9 +62,10 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::args::{Args, Settings};
 use crate::faults::Fault;
-use crate::provenance::{Provenance, SourceState, load_average};
-use crate::results::{LoadAverage, Results, Run};
+use crate::provenance::{SourceState, load_average};
+use crate::results::{LoadAverage, Provenance, Results};
 use crate::stats::round3;
+use crate::summarize::Run;
 use crate::support::{Timings, control_plane};
 
 /// The election timings of every replica: 4 s / 3 s / 0.5 s.
@@ -88,18 +94,34 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    if settings.faults.is_empty() {
+    let outcome = if let Some(render) = &settings.render {
+        render_only(&render.results, &render.to)
+    } else if settings.faults.is_empty() {
         // As libtest runs no test when `cargo test NAME` names none of its tests.
         eprintln!("[chaos] no fault matches the filter (or --ignored): nothing to run");
-        return ExitCode::SUCCESS;
-    }
-    match run(&settings) {
+        Ok(())
+    } else {
+        run(&settings)
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// CHAOS.md from a results file, read back into the results' types.
+fn render_only(from: &Path, to: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(from)
+        .map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    let results = Results::from_json(&text)
+        .map_err(|e| format!("{} is not this suite's results: {e}", from.display()))?;
+    std::fs::write(to, render::render(&results))
+        .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    eprintln!("[chaos] wrote {} from {}", to.display(), from.display());
+    Ok(())
 }
 
 /// Every trial the settings ask for; the results written; `Err` if any trial failed.

@@ -1,35 +1,11 @@
-//! What produced the results: the commit and binary under test, whether the source changed
-//! while the trials ran (others may commit to this tree meanwhile), and the machine.
-
-use serde::Serialize;
+//! What produced the results (`results::Provenance`), found out: the commit and binary under
+//! test, whether the source changed while the trials ran (others may commit to this tree
+//! meanwhile), and the machine.
 
 use crate::REPO;
+use crate::results::{Machine, Provenance};
 use crate::stats::round3;
 use crate::support::BIN;
-
-#[derive(Serialize)]
-pub struct Provenance {
-    /// The commit checked out when the trials began (the binary was built just before).
-    pub commit: Option<String>,
-    pub commit_subject: Option<String>,
-    /// The files `git status` listed as changed then.
-    pub working_tree_changes: Vec<String>,
-    pub binary_sha256: Option<String>,
-    /// Whether what the binary is built from changed during the run.
-    pub source_changed_during_run: bool,
-    pub commit_at_end: Option<String>,
-    pub machine: Machine,
-}
-
-#[derive(Serialize)]
-pub struct Machine {
-    pub cpus: Option<usize>,
-    pub cpu_model: Option<String>,
-    pub memory_gib: Option<f64>,
-    pub kernel: String,
-    pub rustc: Option<String>,
-    pub kubernetes: &'static str,
-}
 
 /// The source tree at one moment.
 pub struct SourceState {
@@ -114,7 +90,7 @@ impl Provenance {
                 memory_gib: memory_kib.map(|k| round3(k / 1024.0 / 1024.0)),
                 kernel: read_proc("/proc/sys/kernel/osrelease").trim().to_string(),
                 rustc: command_output("rustc", &["--version"]),
-                kubernetes: "v1.33.13 (kube-apiserver from hack/control-plane)",
+                kubernetes: "v1.33.13 (kube-apiserver from hack/control-plane)".to_string(),
             },
         }
     }

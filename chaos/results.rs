@@ -1,30 +1,27 @@
-//! The results file (chaos/results.json), as types: what `make chaos` writes and
-//! chaos/render.py reads to write CHAOS.md. A key renamed here must be renamed there too.
+//! The results file (chaos/results.json), as types: what `make chaos` writes, and what
+//! chaos/render.rs reads back to write CHAOS.md. They are the file's schema, for both: a key
+//! renamed here is renamed in the file and in CHAOS.md's renderer at once, and a file that
+//! lacks a key fails to read, with the key's name.
 //!
 //! Every duration is in seconds (`_s`) unless its name says milliseconds (`_ms`); gaps and
 //! durations are rounded to the millisecond.
+//!
+//! Only the types live here, with nothing but serde behind them, so that tests/harness.rs can
+//! include them with the renderer; `summarize.rs` fills them from the trials' records.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use crate::args::Settings;
-use crate::faults::Fault;
-use crate::faults::standby_clock_fast::{SKEW, libfaketime};
-use crate::provenance::Provenance;
-use crate::stats::{percentile, round3};
-use crate::trial::TrialRecord;
-use crate::{T, TASK_PERIOD};
+use serde::{Deserialize, Serialize};
 
 /// The whole file.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Results {
     /// How the run was started (flags that change what runs, not where results go).
     pub command: String,
     /// The master seed every trial's seed derives from.
     pub seed: u64,
     /// The faults run, in the catalogue's order: the order CHAOS.md lists them in.
-    pub fault_order: Vec<&'static str>,
+    pub fault_order: Vec<String>,
     pub trials_per_fault: usize,
     /// Trials run at once (the API server restarts always run alone).
     pub parallel: usize,
@@ -34,7 +31,7 @@ pub struct Results {
     pub duration_s: f64,
     pub load_average: LoadAverage,
     pub produced_by: Provenance,
-    pub faults: BTreeMap<&'static str, FaultSummary>,
+    pub faults: BTreeMap<String, FaultSummary>,
     pub frozen_leader: FrozenLeader,
     pub clock_skew: ClockSkew,
     /// Every trial that failed a check or found an overlap.
@@ -44,7 +41,7 @@ pub struct Results {
 }
 
 /// The election timings and the task period every replica ran with.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Timings {
     pub lease_duration_s: f64,
     pub renew_deadline_s: f64,
@@ -53,14 +50,40 @@ pub struct Timings {
 }
 
 /// /proc/loadavg's three figures, at the start and at the end of the run.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct LoadAverage {
     pub start: String,
     pub end: String,
 }
 
+/// What produced the results: the commit and binary under test, whether the source changed
+/// while the trials ran (others may commit to this tree meanwhile), and the machine.
+#[derive(Serialize, Deserialize)]
+pub struct Provenance {
+    /// The commit checked out when the trials began (the binary was built just before).
+    pub commit: Option<String>,
+    pub commit_subject: Option<String>,
+    /// The files `git status` listed as changed then.
+    pub working_tree_changes: Vec<String>,
+    pub binary_sha256: Option<String>,
+    /// Whether what the binary is built from changed during the run.
+    pub source_changed_during_run: bool,
+    pub commit_at_end: Option<String>,
+    pub machine: Machine,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Machine {
+    pub cpus: Option<usize>,
+    pub cpu_model: Option<String>,
+    pub memory_gib: Option<f64>,
+    pub kernel: String,
+    pub rustc: Option<String>,
+    pub kubernetes: String,
+}
+
 /// One fault's trials, summed up.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct FaultSummary {
     /// The sentence CHAOS.md gives the fault.
     pub what: String,
@@ -84,7 +107,7 @@ pub struct FaultSummary {
 }
 
 /// The SIGSTOP trials: did a resumed leader ever run its task after its deadline?
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct FrozenLeader {
     pub trials: usize,
     pub runs_after_sigstop: usize,
@@ -93,7 +116,7 @@ pub struct FrozenLeader {
     pub example: Option<FrozenExample>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct FrozenExample {
     pub trial: usize,
     pub stopped_s: Option<f64>,
@@ -102,7 +125,7 @@ pub struct FrozenExample {
 }
 
 /// One line a resumed leader logged, with when it arrived after SIGCONT.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ResumedLine {
     pub message: String,
     /// When the test received the line.
@@ -115,7 +138,7 @@ pub struct ResumedLine {
 }
 
 /// The clock-skew trials: did the skew take effect, and what did it change?
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct ClockSkew {
     pub factor: f64,
     pub how: String,
@@ -129,9 +152,9 @@ pub struct ClockSkew {
 }
 
 /// A trial that failed, with what went wrong.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Problem {
-    pub fault: &'static str,
+    pub fault: String,
     pub trial: usize,
     pub seed: u64,
     pub overlaps: Vec<String>,
@@ -141,9 +164,9 @@ pub struct Problem {
 }
 
 /// One trial.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct TrialResult {
-    pub fault: &'static str,
+    pub fault: String,
     pub trial: usize,
     pub seed: u64,
     pub seconds: f64,
@@ -155,7 +178,7 @@ pub struct TrialResult {
 
 /// What a trial noted on its way. Every field is optional and left out when unset: the
 /// common ones are set by the trial itself, the others by the faults named on them.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Notes {
     // Set by every trial that got that far.
     /// The leader the fault hit.
@@ -248,146 +271,24 @@ pub struct Notes {
     pub twin_reported_duplicate: Option<bool>,
     /// mixed_fleet_client_go: `k8sensus` or `client-go`, and `KILL` or `TERM`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub leader_kind: Option<&'static str>,
+    pub leader_kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub signal: Option<&'static str>,
+    pub signal: Option<String>,
     /// lease_duration_edited_to_*: a standby warned that it judges the claim with its cap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub a_standby_warned_of_the_cap: Option<bool>,
 }
 
-/// What the run was, apart from its trials: filled in by `main`.
-pub struct Run {
-    pub started_at: String,
-    pub finished_at: String,
-    pub duration_s: f64,
-    pub load_average: LoadAverage,
-    pub produced_by: Provenance,
-}
-
 impl Results {
-    /// The results of `records`, run with `settings`.
-    pub fn new(settings: &Settings, records: &[TrialRecord], run: Run) -> Self {
-        let faults = settings
-            .faults
-            .iter()
-            .map(|&fault| (fault.name(), summarize_fault(settings, fault, records)))
-            .collect();
-        let mut sorted: Vec<&TrialRecord> = records.iter().collect();
-        sorted.sort_by_key(|r| (r.fault, r.index));
-        Results {
-            command: settings.command(),
-            seed: settings.seed,
-            fault_order: settings.faults.iter().map(|f| f.name()).collect(),
-            trials_per_fault: settings.trials,
-            parallel: settings.parallel,
-            timings: Timings {
-                lease_duration_s: T.lease_duration.as_secs_f64(),
-                renew_deadline_s: T.renew_deadline.as_secs_f64(),
-                retry_period_s: T.retry_period.as_secs_f64(),
-                task_period_s: TASK_PERIOD.as_secs_f64(),
-            },
-            started_at: run.started_at,
-            finished_at: run.finished_at,
-            duration_s: run.duration_s,
-            load_average: run.load_average,
-            produced_by: run.produced_by,
-            faults,
-            frozen_leader: frozen_leader(records),
-            clock_skew: clock_skew(records),
-            problems: records
-                .iter()
-                .filter(|r| !r.problems.is_empty() || !r.overlaps.is_empty())
-                .map(|r| Problem {
-                    fault: r.fault.name(),
-                    trial: r.index,
-                    seed: r.seed,
-                    overlaps: r.overlaps.clone(),
-                    problems: r.problems.clone(),
-                    log_file: r.notes.log_file.clone(),
-                })
-                .collect(),
-            trials: sorted
-                .iter()
-                .map(|r| TrialResult {
-                    fault: r.fault.name(),
-                    trial: r.index,
-                    seed: r.seed,
-                    seconds: r.seconds,
-                    gap_s: r.gap_s.map(round3),
-                    overlaps: r.overlaps.len(),
-                    ok: r.problems.is_empty(),
-                    notes: r.notes.clone(),
-                })
-                .collect(),
-        }
-    }
-
     /// The file's text. It goes through `serde_json::Value`, whose maps keep their keys
     /// sorted, so the file keeps the layout it has always had and runs diff cleanly.
     pub fn to_json(&self) -> String {
         let value = serde_json::to_value(self).expect("the results are plain data");
         serde_json::to_string_pretty(&value).expect("a JSON value prints") + "\n"
     }
-}
 
-fn summarize_fault(settings: &Settings, fault: Fault, records: &[TrialRecord]) -> FaultSummary {
-    let mine: Vec<&TrialRecord> = records.iter().filter(|r| r.fault == fault).collect();
-    let mut gaps: Vec<f64> = mine.iter().filter_map(|r| r.gap_s).collect();
-    gaps.sort_by(f64::total_cmp);
-    FaultSummary {
-        what: fault.what(),
-        trials: mine.len(),
-        overlaps: mine.iter().filter(|r| !r.overlaps.is_empty()).count(),
-        overlap_pairs: mine.iter().map(|r| r.overlaps.len()).sum(),
-        failures: mine.iter().filter(|r| !r.problems.is_empty()).count(),
-        handovers: gaps.len(),
-        max_gap_s: gaps.last().copied().map(round3),
-        p90_gap_s: percentile(&gaps, 90.0).map(round3),
-        median_gap_s: percentile(&gaps, 50.0).map(round3),
-        min_gap_s: gaps.first().copied().map(round3),
-        gaps_s: gaps.iter().copied().map(round3).collect(),
-        reproduce: settings.reproduce(fault),
-    }
-}
-
-fn frozen_leader(records: &[TrialRecord]) -> FrozenLeader {
-    let sigstop = || records.iter().filter(|r| r.fault == Fault::Sigstop);
-    FrozenLeader {
-        trials: sigstop().count(),
-        runs_after_sigstop: sigstop().filter_map(|r| r.notes.runs_after_sigstop).sum(),
-        trials_that_logged_term_over: sigstop()
-            .filter(|r| r.notes.logged_term_over == Some(true))
-            .count(),
-        example: sigstop()
-            .filter(|r| r.problems.is_empty())
-            .min_by_key(|r| r.index)
-            .map(|r| FrozenExample {
-                trial: r.index,
-                stopped_s: r.notes.stopped_s,
-                fencing_token: r.notes.old_fencing_token,
-                after_resume: r.after_resume.clone(),
-            }),
-    }
-}
-
-fn clock_skew(records: &[TrialRecord]) -> ClockSkew {
-    let of = |fault: Fault| records.iter().filter(move |r| r.fault == fault);
-    ClockSkew {
-        factor: SKEW,
-        how: format!("LD_PRELOAD=libfaketimeMT.so.1 FAKETIME=\"+0 x{SKEW}\""),
-        library: libfaketime().ok().map(|p| p.display().to_string()),
-        measured_clock_rates: of(Fault::ClockSkew)
-            .filter_map(|r| r.notes.measured_clock_rate)
-            .collect(),
-        skewed_standby_took_over: of(Fault::ClockSkew)
-            .filter(|r| r.notes.skewed_standby_took_over == Some(true))
-            .count(),
-        takeover_after_last_change_s: of(Fault::ClockSkew)
-            .filter_map(|r| r.notes.takeover_after_last_change_s)
-            .collect(),
-        unskewed_takeover_after_last_change_s: of(Fault::Partition)
-            .filter_map(|r| r.notes.takeover_after_last_change_s)
-            .collect(),
+    /// A results file's text, read back into the types.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
     }
 }

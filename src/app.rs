@@ -106,20 +106,7 @@ impl LeaderContext {
 /// held until it expires (see [`LeaderElector::run`]).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let election = config.election.clone();
-    info!(version = env!("CARGO_PKG_VERSION"), identity = %election.identity,
-        "k8sensus starting: Kubernetes Lease leader election");
-    if config.identity_source == IdentitySource::Hostname {
-        warn!(identity = %election.identity,
-            "POD_NAME is not set: using the host name plus a random suffix as identity, so that two runs on one machine never share one; every replica needs a unique identity");
-    }
-    info!(
-        lease = %election.lease_ref(),
-        identity = %election.identity,
-        lease_duration = %humantime::format_duration(election.timings.lease_duration),
-        renew_deadline = %humantime::format_duration(election.timings.renew_deadline),
-        retry_period = %humantime::format_duration(election.timings.retry_period),
-        "lease metadata: name={} namespace={}", election.lease_name, election.namespace
-    );
+    log_start(&config);
 
     // Bind first: a taken port is a configuration error, reported before any API call.
     let listener = probes::bind(config.probe_addr)
@@ -148,6 +135,55 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         stop_server.clone(),
     ));
 
+    let context = leader_context(&config, client, &elector).await;
+    let announcer = tokio::spawn(announce_leaders(
+        elector.status(),
+        election.identity.clone(),
+    ));
+    probe_state.set_elector_running(true);
+    let expiry = certificate_expiry(api_server.cert_expires, election.timings.renew_deadline);
+    let stopped = campaign(&elector, &context, &probe_state, stop, shutdown, expiry).await;
+
+    context.finish_endings(election.request_timeout).await;
+    probe_state.set_elector_running(false);
+    stop_server.cancel();
+    announcer.abort();
+    let _ = server.await;
+    if let Some(at) = stopped? {
+        return Err(AppError::CertificateExpired(at));
+    }
+    info!("k8sensus stopped");
+    Ok(())
+}
+
+/// The first lines of the log: the version, the identity (with a warning when it is only the
+/// host name's), the Lease and the timings.
+fn log_start(config: &Config) {
+    let election = &config.election;
+    info!(version = env!("CARGO_PKG_VERSION"), identity = %election.identity,
+        "k8sensus starting: Kubernetes Lease leader election");
+    if config.identity_source == IdentitySource::Hostname {
+        warn!(identity = %election.identity,
+            "POD_NAME is not set: using the host name plus a random suffix as identity, so that two runs on one machine never share one; every replica needs a unique identity");
+    }
+    info!(
+        lease = %election.lease_ref(),
+        identity = %election.identity,
+        lease_duration = %humantime::format_duration(election.timings.lease_duration),
+        renew_deadline = %humantime::format_duration(election.timings.renew_deadline),
+        retry_period = %humantime::format_duration(election.timings.retry_period),
+        "lease metadata: name={} namespace={}", election.lease_name, election.namespace
+    );
+}
+
+/// What every term's work gets: the Event recorder, and the pod label if asked for (cleared
+/// first).
+async fn leader_context(
+    config: &Config,
+    client: kube::Client,
+    elector: &LeaderElector,
+) -> Arc<LeaderContext> {
+    let election = &config.election;
     let label = config.label_leader_pod.then(|| {
         LeaderLabel::new(
             client.clone(),
@@ -159,7 +195,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         // A container restarted after a crash finds its pod still labelled: clear it first.
         label.set(&config.pod_name, false).await;
     }
-    let context = Arc::new(LeaderContext {
+    Arc::new(LeaderContext {
         pod_name: config.pod_name.clone(),
         task_period: config.task_period,
         status: elector.status(),
@@ -172,46 +208,43 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         ),
         label,
         endings: Mutex::default(),
-    });
+    })
+}
 
-    let announcer = tokio::spawn(announce_leaders(
-        elector.status(),
-        election.identity.clone(),
-    ));
-    probe_state.set_elector_running(true);
+/// Campaigns, with [`leader_work`] for each term, until the election ends on its own, or
+/// `shutdown` resolves, or the client certificate is about to expire: in those two cases it
+/// cancels `stop` and waits for the election to release the Lease. Returns the election's
+/// result: `Ok(Some(expiry))` if the certificate's expiry is why it stopped.
+async fn campaign(
+    elector: &LeaderElector,
+    context: &Arc<LeaderContext>,
+    probe_state: &ProbeState,
+    stop: CancellationToken,
+    shutdown: impl Future<Output = ()>,
+    expiry: impl Future<Output = Timestamp>,
+) -> Result<Option<Timestamp>, ElectionError> {
     let for_terms = context.clone();
-    let campaign = elector.run(stop.clone(), move |leadership| {
+    let running = elector.run(stop.clone(), move |leadership| {
         leader_work(leadership, for_terms.clone())
     });
-    tokio::pin!(campaign);
-    let expiry = certificate_expiry(api_server.cert_expires, election.timings.renew_deadline);
+    tokio::pin!(running);
     let mut expired = None;
     let result = tokio::select! {
-        result = &mut campaign => result,
+        result = &mut running => result,
         _ = shutdown => {
             probe_state.set_shutting_down();
             stop.cancel();
-            campaign.await
+            running.await
         }
         at = expiry => {
             warn!(expires = %at, "the client certificate from the exec plugin is about to expire: shutting down");
             expired = Some(at);
             probe_state.set_shutting_down();
             stop.cancel();
-            campaign.await
+            running.await
         }
     };
-    context.finish_endings(election.request_timeout).await;
-    probe_state.set_elector_running(false);
-    stop_server.cancel();
-    announcer.abort();
-    let _ = server.await;
-    result?;
-    if let Some(at) = expired {
-        return Err(AppError::CertificateExpired(at));
-    }
-    info!("k8sensus stopped");
-    Ok(())
+    result.map(|()| expired)
 }
 
 /// Resolves a renew deadline before `expires` (time enough to stop the work and release the

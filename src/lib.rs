@@ -26,7 +26,8 @@
 //! - `tests/support/`: the harness, one file per concept; tests read the logs through its
 //!   one parser and decide from the [`log_event`] names, never from a message's wording;
 //!   `tests/harness.rs` tests it;
-//! - `chaos/`: the fault-injection suite, a program with flags (`make chaos`);
+//! - `chaos/`: the fault-injection suite, a program with flags (`make chaos`), which also
+//!   writes CHAOS.md from its typed results;
 //! - `bench/`: the benchmark against client-go (`make bench`), in Python, its parts in
 //!   `bench/k8sbench/`.
 

@@ -41,14 +41,26 @@ fn silence_bound(last: Option<&LeaseRecord>) -> Duration {
     }
 }
 
-/// Where to say the API server is, and how to describe a failed call.
+/// The Lease shown: the API it is read and watched through, and where to say the API server
+/// is and how to describe a failed call.
 struct Target {
+    api: Api<Lease>,
+    name: String,
     server: String,
     lease_ref: String,
     namespace: String,
 }
 
 impl Target {
+    /// The Lease now (`None` if it does not exist), or what went wrong, in words.
+    async fn read(&self) -> Result<Option<Lease>, String> {
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.api.get_opt(&self.name)).await {
+            Ok(Ok(lease)) => Ok(lease),
+            Ok(Err(e)) => Err(self.explain("get", &e)),
+            Err(_) => Err(self.timed_out("get")),
+        }
+    }
+
     /// A failed call, in words, with what to do about it.
     fn explain(&self, verb: &str, error: &kube::Error) -> String {
         let (server, ns) = (&self.server, &self.namespace);
@@ -111,53 +123,47 @@ fn causes(error: &dyn std::error::Error) -> String {
 /// Cancel safe: it only reads.
 pub async fn run(namespace: &str, name: &str, watch: bool) -> Result<(), StatusError> {
     let connected = crate::client::connect(REQUEST_TIMEOUT).await?;
-    let api: Api<Lease> = Api::namespaced(connected.client, namespace);
     let target = Target {
+        api: Api::namespaced(connected.client, namespace),
+        name: name.to_string(),
         server: connected.server,
         lease_ref: format!("{namespace}/{name}"),
         namespace: namespace.to_string(),
     };
-    let lease_ref = target.lease_ref.clone();
-    let read = || async {
-        match tokio::time::timeout(REQUEST_TIMEOUT, api.get_opt(name)).await {
-            Ok(Ok(lease)) => Ok(lease),
-            Ok(Err(e)) => Err(target.explain("get", &e)),
-            Err(_) => Err(target.timed_out("get")),
-        }
-    };
-    let current = read().await.map_err(StatusError::Api)?;
-    if !watch {
-        let text = match &current {
-            Some(lease) => snapshot(&lease_ref, lease, Timestamp::now()),
-            None => format!("{}\n", does_not_exist(&lease_ref)),
-        };
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-        return Ok(());
+    let current = target.read().await.map_err(StatusError::Api)?;
+    if watch {
+        follow(&target, current).await
+    } else {
+        print_once(&target.lease_ref, current.as_ref());
+        Ok(())
     }
+}
 
-    let mut printer = Printer::new(lease_ref.clone());
-    let closed = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            Ok(())
-        } else {
-            Err(StatusError::Api(format!("cannot write to stdout: {e}")))
-        }
+/// The one-shot view, on stdout.
+fn print_once(lease_ref: &str, lease: Option<&Lease>) {
+    let text = match lease {
+        Some(lease) => snapshot(lease_ref, lease, Timestamp::now()),
+        None => format!("{}\n", does_not_exist(lease_ref)),
     };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// `--watch`: the Lease as read, then one watch after another from the last version seen, each
+/// after a fresh read once the one before has ended; until stdout can no longer be written.
+async fn follow(target: &Target, current: Option<Lease>) -> Result<(), StatusError> {
+    let mut printer = Printer::new(target.lease_ref.clone());
     if let Err(e) = printer.change(current.as_ref()) {
-        return closed(e);
+        return stdout_closed(e);
     }
     let mut version = version_of(current.as_ref());
-    let params = WatchParams::default()
-        .fields(&format!("metadata.name={name}"))
-        .timeout(240);
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     let mut resync = false;
     loop {
         let step: std::io::Result<()> = async {
             if resync {
                 // Start over from a fresh read (410 Gone, a broken or silent connection).
-                match read().await {
+                match target.read().await {
                     Ok(lease) => {
                         version = version_of(lease.as_ref());
                         printer.change(lease.as_ref())?;
@@ -170,48 +176,74 @@ pub async fn run(namespace: &str, name: &str, watch: bool) -> Result<(), StatusE
                 }
             }
             resync = true;
-            let stream =
-                match tokio::time::timeout(REQUEST_TIMEOUT, api.watch(&params, &version)).await {
-                    Ok(Ok(stream)) => stream,
-                    failed => {
-                        printer.problem(match failed {
-                            Ok(Err(e)) => target.explain("watch", &e),
-                            _ => target.timed_out("watch"),
-                        })?;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        return Ok(());
-                    }
-                };
-            printer.reachable()?;
-            tokio::pin!(stream);
-            let mut quiet_until = Instant::now() + silence_bound(printer.last.as_ref());
-            loop {
-                let event = tokio::select! {
-                    _ = ticker.tick() => { printer.tick()?; continue; }
-                    _ = sleep_until(quiet_until) => return Ok(()),
-                    event = stream.next() => event,
-                };
-                match event {
-                    Some(Ok(WatchEvent::Added(lease) | WatchEvent::Modified(lease))) => {
-                        version = lease.metadata.resource_version.clone().unwrap_or_default();
-                        printer.change(Some(&lease))?;
-                    }
-                    Some(Ok(WatchEvent::Deleted(_))) => printer.change(None)?,
-                    Some(Ok(WatchEvent::Bookmark(b))) => version = b.metadata.resource_version,
-                    Some(Ok(WatchEvent::Error(e))) if e.code == 410 => return Ok(()),
-                    Some(Ok(WatchEvent::Error(e))) => {
-                        return printer.problem(target.explain("watch", &kube::Error::Api(e)));
-                    }
-                    Some(Err(e)) => return printer.problem(target.explain("watch", &e)),
-                    None => return Ok(()),
-                }
-                quiet_until = Instant::now() + silence_bound(printer.last.as_ref());
-            }
+            watch_once(target, &mut printer, &mut version, &mut ticker).await
         }
         .await;
         if let Err(e) = step {
-            return closed(e);
+            return stdout_closed(e);
         }
+    }
+}
+
+/// Stdout could not be written: a reader that went away (a closed pipe) ends `--watch`
+/// quietly, anything else is an error.
+fn stdout_closed(e: std::io::Error) -> Result<(), StatusError> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(StatusError::Api(format!("cannot write to stdout: {e}")))
+    }
+}
+
+/// One watch from `version`: a line for every change and the countdown kept live, until the
+/// watch cannot be opened, fails, ends, is too old (410 Gone) or stays silent for longer than
+/// [`silence_bound`]; then the caller reads the Lease again. `Err` only when stdout cannot be
+/// written.
+async fn watch_once(
+    target: &Target,
+    printer: &mut Printer,
+    version: &mut String,
+    ticker: &mut tokio::time::Interval,
+) -> std::io::Result<()> {
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={}", target.name))
+        .timeout(240);
+    let stream =
+        match tokio::time::timeout(REQUEST_TIMEOUT, target.api.watch(&params, version)).await {
+            Ok(Ok(stream)) => stream,
+            failed => {
+                printer.problem(match failed {
+                    Ok(Err(e)) => target.explain("watch", &e),
+                    _ => target.timed_out("watch"),
+                })?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return Ok(());
+            }
+        };
+    printer.reachable()?;
+    tokio::pin!(stream);
+    let mut quiet_until = Instant::now() + silence_bound(printer.last.as_ref());
+    loop {
+        let event = tokio::select! {
+            _ = ticker.tick() => { printer.tick()?; continue; }
+            _ = sleep_until(quiet_until) => return Ok(()),
+            event = stream.next() => event,
+        };
+        match event {
+            Some(Ok(WatchEvent::Added(lease) | WatchEvent::Modified(lease))) => {
+                *version = lease.metadata.resource_version.clone().unwrap_or_default();
+                printer.change(Some(&lease))?;
+            }
+            Some(Ok(WatchEvent::Deleted(_))) => printer.change(None)?,
+            Some(Ok(WatchEvent::Bookmark(b))) => *version = b.metadata.resource_version,
+            Some(Ok(WatchEvent::Error(e))) if e.code == 410 => return Ok(()),
+            Some(Ok(WatchEvent::Error(e))) => {
+                return printer.problem(target.explain("watch", &kube::Error::Api(e)));
+            }
+            Some(Err(e)) => return printer.problem(target.explain("watch", &e)),
+            None => return Ok(()),
+        }
+        quiet_until = Instant::now() + silence_bound(printer.last.as_ref());
     }
 }
 

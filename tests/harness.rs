@@ -8,11 +8,19 @@
 //! - `overlap_checker`: the checker keys on `event` and can fail.
 //! - `chaos_stats_and_proxy`: the chaos suite's percentiles are nearest-rank, and the fault
 //!   proxy's modes do what they say.
+//! - `chaos_render`: CHAOS.md is rendered from the results' types, and the committed
+//!   chaos/results.json reads back into them and renders the committed CHAOS.md.
 
 mod support;
 
 #[path = "../chaos/stats.rs"]
 mod stats;
+
+#[path = "../chaos/results.rs"]
+mod results;
+
+#[path = "../chaos/render.rs"]
+mod render;
 
 mod log_lines {
     use std::io::Write;
@@ -611,5 +619,161 @@ mod chaos_stats_and_proxy {
         ping(&mut healed, Duration::from_secs(2))
             .await
             .expect("healed");
+    }
+}
+
+/// CHAOS.md, from the chaos suite's results as types.
+mod chaos_render {
+    use std::collections::BTreeMap;
+
+    use crate::render::render;
+    use crate::results::{
+        ClockSkew, FaultSummary, FrozenLeader, LoadAverage, Machine, Problem, Provenance, Results,
+        Timings,
+    };
+    use crate::support::REPO;
+
+    /// One fault's summary: its trials, overlaps and gaps.
+    fn fault(name: &str, trials: usize, overlaps: usize, gaps_s: &[f64]) -> FaultSummary {
+        FaultSummary {
+            what: format!("what {name} does"),
+            trials,
+            overlaps,
+            overlap_pairs: overlaps,
+            failures: 0,
+            handovers: gaps_s.len(),
+            max_gap_s: gaps_s.last().copied(),
+            p90_gap_s: gaps_s.last().copied(),
+            median_gap_s: gaps_s.first().copied(),
+            min_gap_s: gaps_s.first().copied(),
+            gaps_s: gaps_s.to_vec(),
+            reproduce: format!("cargo test --locked --test chaos -- --only {name} --seed 7"),
+        }
+    }
+
+    /// Two trials of two faults, listed in the suite's order (not the file's sorted one):
+    /// `lease_deleted`, whose second trial overlapped, then `kill9_leader`, with no handover.
+    fn two_faults() -> Results {
+        Results {
+            command: "cargo test --locked --test chaos -- --trials 2".into(),
+            seed: 7,
+            fault_order: vec!["lease_deleted".into(), "kill9_leader".into()],
+            trials_per_fault: 2,
+            parallel: 3,
+            timings: Timings {
+                lease_duration_s: 4.0,
+                renew_deadline_s: 3.0,
+                retry_period_s: 0.5,
+                task_period_s: 0.1,
+            },
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:03:00Z".into(),
+            duration_s: 180.0,
+            load_average: LoadAverage {
+                start: "0.5 0.5 0.5".into(),
+                end: "1.0 1.0 1.0".into(),
+            },
+            produced_by: Provenance {
+                commit: Some("0123456789abcdef".into()),
+                commit_subject: Some("a commit".into()),
+                working_tree_changes: Vec::new(),
+                binary_sha256: None,
+                source_changed_during_run: false,
+                commit_at_end: None,
+                machine: Machine {
+                    cpus: Some(2),
+                    cpu_model: None,
+                    memory_gib: Some(16.0),
+                    kernel: "6.1".into(),
+                    rustc: None,
+                    kubernetes: "v1.33".into(),
+                },
+            },
+            faults: BTreeMap::from([
+                ("kill9_leader".into(), fault("kill9_leader", 2, 0, &[])),
+                (
+                    "lease_deleted".into(),
+                    fault("lease_deleted", 2, 1, &[-0.002, 0.412]),
+                ),
+            ]),
+            frozen_leader: FrozenLeader {
+                trials: 0,
+                runs_after_sigstop: 0,
+                trials_that_logged_term_over: 0,
+                example: None,
+            },
+            clock_skew: ClockSkew {
+                factor: 1.1,
+                how: "FAKETIME".into(),
+                library: None,
+                measured_clock_rates: Vec::new(),
+                skewed_standby_took_over: 0,
+                takeover_after_last_change_s: Vec::new(),
+                unskewed_takeover_after_last_change_s: Vec::new(),
+            },
+            problems: vec![Problem {
+                fault: "lease_deleted".into(),
+                trial: 1,
+                seed: 99,
+                overlaps: vec!["replica-a and replica-b overlap by 2 ms".into()],
+                problems: Vec::new(),
+                log_file: None,
+            }],
+            trials: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_small_result_renders_its_rows_verdict_and_problems() {
+        let md = render(&two_faults());
+        let table: Vec<&str> = md.lines().filter(|l| l.starts_with("| `")).collect();
+        assert_eq!(
+            table,
+            [
+                "| `lease_deleted` | 2 | **1** | 0 | 2 | 0.412 s | 0.412 s | -0.002 s |",
+                "| `kill9_leader` | 2 | 0 | 0 | 0 | – | – | – |",
+            ]
+        );
+        for expected in [
+            "2 trials of each. **1 of 4 trials found two leaders working at once.**\n",
+            "- **Source:** commit `0123456789ab` \"a commit\", with a clean working tree,",
+            "sha256 `unknown…`.",
+            "- **Machine:** ?, 2 CPUs, 16.0 GiB, Linux 6.1, ?, Kubernetes v1.33;",
+            "timings 4 s / 3 s / 0.5 s (lease duration / renew deadline / retry period) and the \
+             sample task every 100 ms.",
+            "- `lease_deleted`: what lease_deleted does.\n\
+             - `kill9_leader`: what kill9_leader does.\n",
+            "## What went wrong\n\n- `lease_deleted` trial 1 (seed 99):\n  \
+             - replica-a and replica-b overlap by 2 ms\n",
+            "**Why `lease_deleted` overlaps.**",
+            "## A frozen leader\n\nNo SIGSTOP trial ran.\n",
+            "## A standby whose clock runs fast\n\nNo clock-skew trial ran.\n",
+            "```sh\ncargo test --locked --test chaos -- --only lease_deleted --seed 7\n\
+             cargo test --locked --test chaos -- --only kill9_leader --seed 7\n```\n",
+        ] {
+            assert!(md.contains(expected), "CHAOS.md lacks {expected:?}:\n{md}");
+        }
+        assert!(md.ends_with("`apt-get install faketime` on Debian or Ubuntu.\n"));
+    }
+
+    /// The committed results file holds nothing the types do not (it reads back and writes
+    /// back unchanged), and the committed CHAOS.md is what it renders to.
+    #[test]
+    fn the_committed_results_read_back_and_render_the_committed_chaos_md() {
+        let read = |path: &str| {
+            std::fs::read_to_string(format!("{REPO}/{path}"))
+                .unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let text = read("chaos/results.json");
+        let results = Results::from_json(&text).expect("chaos/results.json reads as Results");
+        assert!(
+            results.to_json() == text,
+            "chaos/results.json does not write back unchanged: a key the types do not have?"
+        );
+        assert!(
+            render(&results) == read("CHAOS.md"),
+            "CHAOS.md is not what chaos/results.json renders to: run \
+             `cargo test --test chaos -- --render-only chaos/results.json`"
+        );
     }
 }

@@ -51,8 +51,8 @@ pub async fn run(t: &mut Trial) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     t.warm_up().await;
     let name = t.fleet().replicas[leader].name.clone();
-    t.notes.leader_kind = Some(if go_leads { "client-go" } else { "k8sensus" });
-    t.notes.signal = Some(if sigterm { "TERM" } else { "KILL" });
+    t.notes.leader_kind = Some(if go_leads { "client-go" } else { "k8sensus" }.into());
+    t.notes.signal = Some(if sigterm { "TERM" } else { "KILL" }.into());
     t.fault_on(leader);
     t.gone.push(name.clone());
     if sigterm {

@@ -715,14 +715,6 @@ def start_relay(holder: int, target_port: int) -> int:
     return lsock.getsockname()[1]
 
 
-def set_pdeathsig_self(sig: int) -> None:
-    """Be told (SIGTERM) when whoever started us dies, so we can tear down."""
-    parent = os.getppid()
-    _LIBC.prctl(cp.PR_SET_PDEATHSIG, sig, 0, 0, 0)
-    if os.getppid() != parent:
-        os.kill(os.getpid(), sig)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     d = Path(args.dir).resolve()
     extra = [Path(a).resolve() for a in args.image]
@@ -738,7 +730,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         log(f"{d} is not empty; give run a new or empty directory")
         return 1
     d.mkdir(parents=True, exist_ok=True)
-    set_pdeathsig_self(signal.SIGTERM)
+    # Be told (SIGTERM) when whoever started us dies, so that we tear down.
+    cp.die_with_parent(signal.SIGTERM, os.getppid())
 
     stop = cp.StopSignals()
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -856,13 +849,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         stop.serving = True
         t = time.monotonic()
-        if inner is not None and inner.poll() is None:
-            inner.send_signal(signal.SIGTERM)
-            try:
-                inner.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                inner.kill()
-                inner.wait()
+        cp.stop_process(inner, "the cluster's holder", grace=60)
         problems = host_cleanup(d, keep=args.keep)
         os.write(guard_w, b"done")
         os.close(guard_w)

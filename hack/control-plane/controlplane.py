@@ -153,20 +153,31 @@ def bin_dir_complete(bin_dir: Path) -> bool:
     return all(os.access(bin_dir / b, os.X_OK) for b in BINARIES)
 
 
-def _set_pdeathsig() -> None:
-    """preexec_fn: make the child die with us, in its own process group.
+def die_with_parent(sig: int, parent: int) -> bool:
+    """Have the kernel send sig to this process when its parent dies.
 
-    PR_SET_PDEATHSIG delivers SIGKILL to the child when the process that
-    started it dies, even if that process was SIGKILLed and could not clean
-    up. The own process group keeps a terminal's Ctrl-C away from the children:
+    PR_SET_PDEATHSIG delivers sig when the process that started this one dies,
+    even if that process was SIGKILLed and could not clean up. parent is the
+    pid the caller knows as its parent: if it already died (say between fork
+    and prctl), nobody will send sig, so it is sent now. Returns False if prctl
+    refused. The one implementation for both uses: a child about to exec
+    (_set_pdeathsig, SIGKILL) and hack/cluster's runner (SIGTERM, to tear down).
+    """
+    ok = _LIBC.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
+    if os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+    return ok
+
+
+def _set_pdeathsig() -> None:
+    """preexec_fn: make the child die with us (SIGKILL), in its own process group.
+
+    The own process group keeps a terminal's Ctrl-C away from the children:
     the runner receives it and tears them down in order.
     """
     os.setpgid(0, 0)
-    if _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+    if not die_with_parent(signal.SIGKILL, _PARENT_PID):
         os._exit(127)
-    # If the parent already died between fork and prctl, nobody will signal us.
-    if os.getppid() != _PARENT_PID:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # Loaded in the parent so that the child (after fork, before exec) only calls.

@@ -31,6 +31,15 @@ fn k8sensus(args: &[&str], envs: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// `k8sensus status`, with `flags`, on the test Lease in `namespace`: [`k8sensus`] with
+/// `envs`.
+fn status(flags: &[&str], namespace: &str, envs: &[(&str, &str)]) -> Command {
+    let mut args = vec!["status"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--lease-name", LEASE, "--lease-namespace", namespace]);
+    k8sensus(&args, envs)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -123,14 +132,9 @@ fn env_proxy_bypassed_by_no_proxy() {
     let proxy = format!("http://{}", tripwire.local_addr().unwrap());
     let kubeconfig = ns.sa_kubeconfig.to_string_lossy().into_owned();
     let out = run_to_end(
-        k8sensus(
-            &[
-                "status",
-                "--lease-name",
-                LEASE,
-                "--lease-namespace",
-                &ns.name,
-            ],
+        status(
+            &[],
+            &ns.name,
             &[
                 ("KUBECONFIG", &kubeconfig),
                 ("HTTPS_PROXY", &proxy),
@@ -156,14 +160,9 @@ fn env_proxy_that_applies_is_used() {
     let proxy = ConnectProxy::start();
     let kubeconfig = ns.sa_kubeconfig.to_string_lossy().into_owned();
     let out = run_to_end(
-        k8sensus(
-            &[
-                "status",
-                "--lease-name",
-                LEASE,
-                "--lease-namespace",
-                &ns.name,
-            ],
+        status(
+            &[],
+            &ns.name,
             &[("KUBECONFIG", &kubeconfig), ("HTTPS_PROXY", &proxy.url())],
         ),
         Duration::from_secs(20),
@@ -192,14 +191,9 @@ fn kubeconfig_proxy_url_is_used() {
         )
     });
     let out = run_to_end(
-        k8sensus(
-            &[
-                "status",
-                "--lease-name",
-                LEASE,
-                "--lease-namespace",
-                &ns.name,
-            ],
+        status(
+            &[],
+            &ns.name,
             &[
                 ("KUBECONFIG", with_proxy.to_str().unwrap()),
                 ("NO_PROXY", "127.0.0.1"),
@@ -222,16 +216,7 @@ fn kubeconfig_proxy_url_is_used() {
         )
     });
     let out = run_to_end(
-        k8sensus(
-            &[
-                "status",
-                "--lease-name",
-                LEASE,
-                "--lease-namespace",
-                &ns.name,
-            ],
-            &[("KUBECONFIG", socks.to_str().unwrap())],
-        ),
+        status(&[], &ns.name, &[("KUBECONFIG", socks.to_str().unwrap())]),
         Duration::from_secs(20),
     );
     let stderr = text(&out.stderr);
@@ -654,16 +639,7 @@ async fn a_closed_log_stream_shuts_the_leader_down_gracefully() {
         Some(0)
     );
     let out = run_to_end(
-        k8sensus(
-            &[
-                "status",
-                "--lease-name",
-                LEASE,
-                "--lease-namespace",
-                &ns.name,
-            ],
-            &[("KUBECONFIG", &kubeconfig)],
-        ),
+        status(&[], &ns.name, &[("KUBECONFIG", &kubeconfig)]),
         Duration::from_secs(20),
     );
     let stdout = text(&out.stdout);
@@ -702,16 +678,7 @@ fn status_errors_say_what_to_do() {
     // The ServiceAccount has rights in its own namespace only.
     let kubeconfig = ns.sa_kubeconfig.to_string_lossy().into_owned();
     let out = run_to_end(
-        k8sensus(
-            &[
-                "status",
-                "--lease-name",
-                LEASE,
-                "--lease-namespace",
-                "default",
-            ],
-            &[("KUBECONFIG", &kubeconfig)],
-        ),
+        status(&[], "default", &[("KUBECONFIG", &kubeconfig)]),
         Duration::from_secs(30),
     );
     let stderr = text(&out.stderr);
@@ -734,15 +701,9 @@ async fn status_watch_reports_a_lost_api_server_once() {
     let ns = TestNamespace::new("statuswatch");
     let proxy = Proxy::start(socket_addr_of(&ns.cp.server));
     let via_proxy = ns.kubeconfig_via("status-proxy", &proxy.url());
-    let mut watcher = k8sensus(
-        &[
-            "status",
-            "--watch",
-            "--lease-name",
-            LEASE,
-            "--lease-namespace",
-            &ns.name,
-        ],
+    let mut watcher = status(
+        &["--watch"],
+        &ns.name,
         &[("KUBECONFIG", via_proxy.to_str().unwrap())],
     )
     .stdout(Stdio::piped())
@@ -793,21 +754,11 @@ async fn status_watch_exits_when_its_reader_goes_away() {
     )
     .await;
     let kubeconfig = ns.sa_kubeconfig.to_string_lossy().into_owned();
-    let mut watcher = k8sensus(
-        &[
-            "status",
-            "--watch",
-            "--lease-name",
-            LEASE,
-            "--lease-namespace",
-            &ns.name,
-        ],
-        &[("KUBECONFIG", &kubeconfig)],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut watcher = status(&["--watch"], &ns.name, &[("KUBECONFIG", &kubeconfig)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut first = String::new();
     BufReader::new(watcher.stdout.take().unwrap())
         .read_line(&mut first)
