@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""k8sensus vs client-go: failover time, API load, memory and size, on one real API server.
+"""k8sensus vs client-go: failover time, API load, memory and size, on real API servers.
 
     python3 bench/run.py            (or `make bench`)
 
@@ -12,7 +12,7 @@ electors and the control plane are built, plus the scale part):
 2. starts its own etcd + kube-apiserver (hack/control-plane/controlplane.py run
    --lifeline-stdin) with an audit log of every Lease request made by a
    ServiceAccount (a wrapper around kube-apiserver, see
-   k8sbench/control_plane.py's audit_wrapper());
+   k8sbench/control_plane.py's audit_bin_dir());
 3. gives each replica set its own namespace, rbac.yaml applied there, and
    one ServiceAccount per replica (so that the audit log attributes every
    request to a replica); per implementation: one set left alone for the
@@ -26,11 +26,13 @@ electors and the control plane are built, plus the scale part):
    (--short-crash-trials, --short-graceful-trials), labelled apart, with
    4s/3s/0.5s;
 5. at scale (--scale, default N = 3, 10, 30, 100; skipped with --no-scale, run
-   alone with --scale-only or `make bench-scale`): for each N, one set of N
-   replicas per implementation on one Lease each; crash trials on both at once,
-   graceful trials alternating, then a steady-state window on each set alone
-   (requests per standby, kube-apiserver CPU seconds from its own /metrics,
-   RSS), and the requests each takeover caused, from the audit log; about 30
+   alone with --scale-only or `make bench-scale`): for each N, per
+   implementation a trial set of N replicas on one Lease, crash trials on both
+   at once, graceful trials alternating, and the requests each takeover caused,
+   from the audit log; beside the trials, a steady set of N replicas per
+   implementation, each on a control plane of its own (started once for the
+   part), both in their steady-state window at once (requests per standby,
+   that kube-apiserver's CPU seconds from its own /metrics, RSS); about 14
    minutes with the defaults;
 6. writes bench/results.json (--scale-only: only its "scale" section, every other
    key kept) and runs bench/render.py (BENCHMARKS.md, bench/*.svg).
@@ -95,7 +97,10 @@ def parse_args() -> argparse.Namespace:
                          "in 60 minutes on a fresh 2-core machine)")
     sc.add_argument("--scale-graceful-trials", type=int, default=5)
     sc.add_argument("--scale-steady-seconds", type=float, default=120.0,
-                    help="each steady-state window at scale (one per implementation and N)")
+                    help="each steady-state window at scale (one per implementation and N, both "
+                         "implementations' at once, beside the trials, each on a control plane of its own; "
+                         "it closes at least 185 s after the steady sets have leaders, so that it holds "
+                         "each k8sensus standby's first resync)")
     args = ap.parse_args()
     try:
         args.scale = [] if args.no_scale else [int(x) for x in args.scale.split(",") if x.strip()]

@@ -27,7 +27,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import k8sbench  # noqa: E402
-from k8sbench import build, common, lease_watch, local, provenance, replicas, results, scale, session  # noqa: E402
+from k8sbench import build, common, driver, lease_watch, local, provenance, replicas, results, scale  # noqa: E402
+from k8sbench import session  # noqa: E402
 from k8sbench import stats, steady, timeline, trials  # noqa: E402
 from k8sbench.cluster import deploy, deployment, runner  # noqa: E402
 from k8sbench.cluster import driver as cluster_driver  # noqa: E402
@@ -457,14 +458,101 @@ class Scale(unittest.TestCase):
         self.assertEqual(got, [{"trial": 0, "from_t": 115.0, "to_t": 117.0, "requests": 2,
                                 "by_request": {"leases get 200": 1, "leases update 200": 1}}])
 
+    def test_window_span_holds_each_first_resync(self):
+        """The steady-state windows open `settle` s after the leaders at the earliest, and close
+        late enough that a k8sensus standby's first resync (120 to 180 s after its watch
+        opened, by then) falls in them: a 120 s window spans 65 to 185 s after the leaders, so
+        it holds that resync wherever the jitter put it, and no second one."""
+        self.assertEqual(scale.window_span(1000.0, 120.0, 15.0), (1065.0, 1185.0))
+        t0, t1 = scale.window_span(1000.0, 120.0, 15.0)
+        lo, hi = scale.K8SENSUS_RESYNC_S
+        self.assertTrue(t0 < 1000.0 - 50 + lo and 1000.0 + hi < t1 < 1000.0 - 5 + 2 * lo)
+        # A window long enough on its own opens after the settle time.
+        self.assertEqual(scale.window_span(1000.0, 360.0, 15.0), (1015.0, 1375.0))
+        # A short one (a quick check) ends at the same time and holds part of the resyncs.
+        self.assertEqual(scale.window_span(1000.0, 40.0, 15.0), (1145.0, 1185.0))
+
+    def test_scale_namespaces(self):
+        """Each N has a trial and a steady namespace per implementation, the seed in each, the
+        two apart (their replicas' log files are named after them)."""
+        trial, steady = scale.scale_namespaces(123456, {"k8sensus": "k8sensus", "client_go": "client-go"},
+                                               [3, 100])
+        self.assertEqual(trial[("client_go", 100)], "bench-23456-n100-client-go")
+        self.assertEqual(steady[("client_go", 100)], "bench-23456-n100-steady-client-go")
+        self.assertEqual(len(set(trial.values()) | set(steady.values())), 8)
+
+    def test_scale_windows_share_one_span_each_its_own_apiserver(self):
+        """Both windows run over the same span; each one's kube-apiserver CPU is the
+        difference of its own steady control plane's counter, and each set's memory is its
+        own."""
+        sets = {"k8sensus": fake_set(key="k8sensus", ns="a"), "client_go": fake_set(key="client-go", ns="b")}
+        readings = {"k8sensus": iter([10.0, 10.5]), "client_go": iter([20.0, 23.0])}
+        planes = {k: SimpleNamespace(cp=SimpleNamespace(cpu_seconds=lambda k=k: next(readings[k])))
+                  for k in sets}
+        mem = {"k8sensus": {"rss_mib": 1.0, "per_replica": {}}, "client-go": {"rss_mib": 2.0, "per_replica": {}}}
+
+        def no_wait(sets, timeout):
+            return
+            yield
+        out: dict = {}
+        with mock.patch.object(scale, "g_wait_leaders", no_wait), mock.patch.object(scale, "log"), \
+                mock.patch.object(scale, "window_span", lambda t, s, settle: (t, t + s)), \
+                mock.patch.object(scale, "memory", lambda sets: mem), \
+                mock.patch.object(replicas.Replica, "alive", lambda self: True):
+            drive(scale.g_scale_windows(sets, planes, 0.01, 15.0, out))
+        self.assertEqual(out["k8sensus"]["t0"], out["client_go"]["t0"])
+        self.assertEqual(out["k8sensus"]["t1"], out["client_go"]["t1"])
+        self.assertGreaterEqual(out["k8sensus"]["t1"] - out["k8sensus"]["t0"], 0.01)
+        self.assertEqual((out["k8sensus"]["cpu_s"], out["client_go"]["cpu_s"]), (0.5, 3.0))
+        self.assertEqual(out["client_go"]["memory"]["rss_mib"], 2.0)
+
+    def test_stop_everything_stops_the_steady_control_planes_too(self):
+        """On any exit path every control plane is let go before any is waited for (so they
+        stop at the same time), every watch is told to stop, every audit log is kept in
+        LOG_DIR and the work directory goes."""
+        work = Path(tempfile.mkdtemp(prefix="k8sbench-test-"))
+        logs = Path(tempfile.mkdtemp(prefix="k8sbench-test-logs-"))
+        self.addCleanup(shutil.rmtree, work, ignore_errors=True)
+        self.addCleanup(shutil.rmtree, logs, ignore_errors=True)
+        calls = []
+
+        class FakeCP:
+            def __init__(self, name):
+                self.name, self.dir = name, work / name
+
+            def let_go(self):
+                calls.append(("let_go", self.name))
+
+            def stop(self):
+                calls.append(("stop", self.name))
+        planes = {}
+        for key in ("k8sensus", "client-go"):
+            log = work / f"audit-scale-steady-{key}.log"
+            log.write_text("{}\n")
+            planes[key] = SimpleNamespace(key=key, cp=FakeCP(key), watcher=SimpleNamespace(stopping=False),
+                                          audit_log=log)
+        (work / "audit.log").write_text("{}\n")
+        run = SimpleNamespace(sets=[], sampler=SimpleNamespace(stopping=False), images=None,
+                              watcher=SimpleNamespace(stopping=False), steady_planes=planes, cp=FakeCP("trials"),
+                              audit_log=work / "audit.log", work=work)
+        with mock.patch.object(driver, "LOG_DIR", logs), mock.patch.object(driver, "log"):
+            driver.stop_everything(run)
+        self.assertEqual([c[0] for c in calls], ["let_go"] * 3 + ["stop"] * 3)
+        self.assertEqual({c[1] for c in calls}, {"k8sensus", "client-go", "trials"})
+        self.assertTrue(all(p.watcher.stopping for p in planes.values()) and run.watcher.stopping)
+        self.assertEqual(sorted(x.name for x in logs.iterdir()),
+                         ["audit-scale-steady-client-go.log", "audit-scale-steady-k8sensus.log", "audit.log"])
+        self.assertFalse(work.exists())
+
     def test_scale_section_keys_as_stored(self):
         """The scale section and each N's figures keep the keys, in order, of results.json."""
         run = fake_run(self)
         rs = fake_set(n=3)
         w = {"t0": 0.0, "t1": 120.0, "cpu_s": 2.0,
              "memory": {"rss_mib": 1.0, "per_replica": {"k8sensus-0": {"rss_mib": 1.0, "role": "leader"}}}}
+        plane = SimpleNamespace(audit_log=run.audit_log)
         with mock.patch("time.sleep"), mock.patch.object(scale, "log"):
-            S = scale.figures(run, rs, {"k8sensus": []}, {"k8sensus": []}, w, 3)
+            S = scale.figures(run, fake_set(n=3), rs, plane, {"k8sensus": []}, {"k8sensus": []}, w, 3)
         stored = RESULTS["scale"]["k8sensus"]["3"]
         self.assertEqual(list(S), list(stored))
         self.assertEqual(list(S["raw"]), list(stored["raw"]))
@@ -662,6 +750,15 @@ class Provenance(unittest.TestCase):
 
 
 class Render(unittest.TestCase):
+    def test_steady_window_caveat(self):
+        """The caveat says how the k8sensus standby rate at scale relates to its long-run mean
+        for the window used: one resync per standby in a window of 65 to 120 s."""
+        from k8sbench.render.scale_md import steady_window_caveat
+        self.assertIn("exactly one per standby", steady_window_caveat(120.0))
+        self.assertIn("1.25 times the long-run mean", steady_window_caveat(120.0))
+        self.assertIn("catches only some", steady_window_caveat(40.0))
+        self.assertNotIn("times the long-run mean", steady_window_caveat(360.0))
+
     def test_every_section_renders_with_and_without_the_optional_parts(self):
         """BENCHMARKS.md, the README block and the pictures render from results.json, also
         without its scale and cluster sections."""

@@ -33,6 +33,8 @@ The local part (bench/run.py), in the order it runs:
 - `local`: the 3-replica part's steps, from the namespaces to first leadership.
 - `timeline`: the sample of trials the picture shows.
 - `scale`: the scale part, one Lease with N candidates for each N.
+- `scale_planes`: its steady control planes, one per implementation, for the steady-state
+  windows that run beside the trials.
 
 `cluster/`, the cluster part (bench/cluster.py):
 

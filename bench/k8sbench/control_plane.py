@@ -31,21 +31,32 @@ rules:
 """
 
 
-def audit_wrapper(work: Path, audit_log: Path) -> tuple[Path, dict]:
-    """A bin dir for K8SENSUS_CONTROL_PLANE_BIN: the binaries as built by
-    controlplane.py, kube-apiserver wrapped to add the audit flags. controlplane.py
-    itself is unchanged. Also returns how the binaries were had (built now or cached)."""
+def control_plane_binaries() -> tuple[Path, dict]:
+    """The binaries as built by controlplane.py (built now or cached), and how they were had."""
     t0, started = time.monotonic(), time.time()
     # controlplane.py prints its own progress (a cold build takes minutes) on stderr.
     real = Path(run_cmd([sys.executable, str(CONTROLPLANE), "build"], timeout=3600, show_stderr=True)
                 .strip().splitlines()[-1])
-    d = work / "cp-bin"
+    info = {"seconds": round(time.monotonic() - t0, 1), "cached": True}
+    try:
+        bi = json.loads((real.parent / "build-info.json").read_text())
+        info["cached"] = parse_time(bi["built_at"]) < started - 1
+        info["build_info"] = bi
+    except (OSError, ValueError, KeyError):
+        pass
+    return real, info
+
+
+def audit_bin_dir(real: Path, d: Path, audit_log: Path) -> Path:
+    """A bin dir `d` for K8SENSUS_CONTROL_PLANE_BIN: the binaries in `real`, kube-apiserver
+    wrapped to add the audit flags (the policy next to it, the log to `audit_log`).
+    controlplane.py itself is unchanged. One per control plane: each has its own audit log."""
     d.mkdir()
     # Every binary controlplane.py expects, as built; only kube-apiserver is wrapped.
     for b in real.iterdir():
         if b.name != "kube-apiserver":
             os.symlink(b, d / b.name)
-    policy = work / "audit-policy.yaml"
+    policy = d / "audit-policy.yaml"
     policy.write_text(AUDIT_POLICY)
     w = d / "kube-apiserver"
     w.write_text("#!/bin/sh\n# bench/run.py: kube-apiserver with an audit log of Lease requests\n"
@@ -54,37 +65,42 @@ def audit_wrapper(work: Path, audit_log: Path) -> tuple[Path, dict]:
                  f"--audit-log-path={shlex.quote(str(audit_log))} "
                  "--audit-log-format=json --audit-log-mode=blocking\n")
     w.chmod(0o755)
-    info = {"seconds": round(time.monotonic() - t0, 1), "cached": True}
-    try:
-        bi = json.loads((real.parent / "build-info.json").read_text())
-        info["cached"] = parse_time(bi["built_at"]) < started - 1
-        info["build_info"] = bi
-    except (OSError, ValueError, KeyError):
-        pass
-    return d, info
+    return d
 
 
 class ControlPlane:
     """etcd + kube-apiserver from controlplane.py, tied to the driver by its stdin (the
-    lifeline), with request() and kubectl_run() as the cluster admin."""
+    lifeline), with request() and kubectl_run() as the cluster admin. Several can run at
+    once, each in its own directory `work`/`name` (free loopback ports each), its runner's
+    messages in LOG_DIR/`log_name`."""
 
-    def __init__(self, work: Path):
-        self.dir = work / "cp"
+    def __init__(self, work: Path, name: str = "cp", log_name: str = "controlplane.log"):
+        self.dir = work / name
+        self.logfile = LOG_DIR / log_name
         self.proc = None
         self.errlog = None
 
     def start(self, bin_dir: Path) -> None:
+        self.launch(bin_dir)
+        self.wait_ready()
+
+    def launch(self, bin_dir: Path) -> None:
+        """Starts the runner without waiting for it: wait_ready() does (so that several
+        control planes can come up at the same time)."""
         env = {**os.environ, "K8SENSUS_CONTROL_PLANE_BIN": str(bin_dir)}
-        self.errlog = open(LOG_DIR / "controlplane.log", "w")
+        self.errlog = open(self.logfile, "w")
         self.proc = spawn([sys.executable, str(CONTROLPLANE), "run", "--dir", str(self.dir),
                            "--lifeline-stdin"], cwd=REPO, env=env, stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=self.errlog, text=True)
+
+    def wait_ready(self) -> None:
+        """Until the runner says READY (it gives up on its own if the API server does not
+        come up), then connect()."""
         line = self.proc.stdout.readline()
         if not line.startswith("READY "):
             self.proc.wait()
             raise BenchError("the control plane did not start; see "
-                             f"{LOG_DIR / 'controlplane.log'}:\n"
-                             f"{(LOG_DIR / 'controlplane.log').read_text()[-3000:]}")
+                             f"{self.logfile}:\n{self.logfile.read_text()[-3000:]}")
         self.connect(self.dir)
 
     def connect(self, pki: Path) -> None:
@@ -133,12 +149,18 @@ class ControlPlane:
     def kubectl_run(self, args, input=None) -> str:
         return run_cmd([self.kubectl, f"--kubeconfig={self.kubeconfig}", *args], input=input)
 
-    def stop(self) -> None:
+    def let_go(self) -> None:
+        """Closes the lifeline: the runner tears etcd and kube-apiserver down. stop() waits
+        for it; letting several go first stops them at the same time."""
         if self.proc is not None and self.proc.poll() is None:
             try:
                 self.proc.stdin.close()  # the lifeline: EOF tears everything down
             except OSError:
                 pass
+
+    def stop(self) -> None:
+        self.let_go()
+        if self.proc is not None and self.proc.poll() is None:
             try:
                 self.proc.wait(timeout=40)
             except subprocess.TimeoutExpired:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .build import RUST_BIN, ImagesBuild, build_client_go_ref, build_rust, rust_extra_args
 from .common import LOG_DIR, BenchError, log
-from .control_plane import ControlPlane, audit_wrapper
+from .control_plane import ControlPlane, audit_bin_dir, control_plane_binaries
 from .lease_watch import LeaseWatcher
 from .machine_load import LoadSampler
 from .provenance import cache_state, source_snapshot
@@ -31,6 +31,8 @@ class Run:
         self.cp: ControlPlane | None = None
         self.sets: list = []  # every ReplicaSet started, for the last kill
         self.watcher: LeaseWatcher | None = None
+        # The scale part's steady control planes (scale_planes.SteadyPlane), by impls key.
+        self.steady_planes: dict = {}
         self.sampler = LoadSampler()
         self.markers: list[dict] = []  # kills, SIGTERMs and restarts, for the timeline
         # Set by build() and start_control_plane():
@@ -42,6 +44,7 @@ class Run:
         self.cp_build: dict = {}
         self.images: ImagesBuild | None = None  # the cluster part's images, built alongside
         self.images_build: dict | None = None
+        self.cp_bin: Path | None = None  # the control plane's binaries, as built (unwrapped)
         self.t_build0 = self.t_built_rust = self.t_built_go = self.t_built = 0.0
 
 
@@ -98,7 +101,8 @@ def build(run: Run) -> None:
 
 def start_control_plane(run: Run) -> None:
     """etcd + kube-apiserver with the audit log, and the driver's watch on the Leases."""
-    bin_dir, run.cp_build = audit_wrapper(run.work, run.audit_log)
+    run.cp_bin, run.cp_build = control_plane_binaries()
+    bin_dir = audit_bin_dir(run.cp_bin, run.work / "cp-bin", run.audit_log)
     run.t_built = time.monotonic()
     log("starting etcd + kube-apiserver (with an audit log of Lease requests)")
     run.cp = ControlPlane(run.work)
@@ -118,9 +122,10 @@ def finish_images(run: Run) -> None:
 
 
 def stop_everything(run: Run) -> None:
-    """Every replica killed, the threads told to stop, the control plane stopped, the audit
-    log kept in LOG_DIR and the work directory removed: each step on its own, so that one
-    failing cannot leave the next undone."""
+    """The images build stopped, every replica killed, the threads told to stop, the control
+    planes stopped (the scale part's steady ones too), the audit logs kept in LOG_DIR and the
+    work directory removed: each step on its own, so that one failing cannot leave the next
+    undone."""
     if run.images:
         run.images.kill()
     for rs in run.sets:
@@ -130,13 +135,24 @@ def stop_everything(run: Run) -> None:
             except Exception as e:
                 log(f"could not kill {r.identity}: {e!r}")
     run.sampler.stopping = True
-    if run.watcher:
-        run.watcher.stopping = True
+    planes = list(run.steady_planes.values())
+    for w in [run.watcher, *(p.watcher for p in planes)]:
+        if w:
+            w.stopping = True
     try:
-        if run.cp:
-            run.cp.stop()
+        cps = [cp for cp in [*(p.cp for p in planes), run.cp] if cp]
+        for cp in cps:
+            cp.let_go()  # all at once; each stop() below then waits for its own
+        for cp in cps:
+            try:
+                cp.stop()
+            except Exception as e:
+                log(f"could not stop the control plane in {cp.dir}: {e!r}")
     finally:
         if run.audit_log.exists():
             shutil.copy(run.audit_log, LOG_DIR / "audit.log")
+        for plane in run.steady_planes.values():
+            if plane.audit_log.exists():
+                shutil.copy(plane.audit_log, LOG_DIR / plane.audit_log.name)
         shutil.rmtree(run.work, ignore_errors=True)
     log("stopped every process this run started")

@@ -39,7 +39,8 @@ def scale_intro(sc: dict) -> list[str]:
     missing = [n for n in SCALE_DEFAULT if n not in ns]
     L.append(f"One Lease per implementation with N candidates, N ∈ {{{', '.join(ns)}}}, {dur(t)}, "
              f"{sc['crash_trials']} crash and {sc['graceful_trials']} graceful trials per implementation "
-             f"and N, a {sc['steady_seconds']:.0f} s steady-state window per implementation and N. Run: "
+             f"and N, a {sc['steady_seconds']:.0f} s steady-state window per implementation and N (both "
+             "implementations' at once, beside the trials, each on a kube-apiserver of its own). Run: "
              f"`{sc['command']}`, finished {sc['generated_at']}, the scale part took "
              f"{sc['duration_s'] / 60:.1f} min from start to end{phase_time(sc)}. With {sc['crash_trials']} trials, p90 lies between the two "
              "slowest trials: read it as a rough figure."
@@ -147,21 +148,38 @@ def scale_method(sc: dict) -> list[str]:
     return L
 
 
+def steady_window_caveat(w: float) -> str:
+    """What the k8sensus standby rate at scale is, for a steady-state window of `w` s (the
+    scale part closes it late enough to hold each standby's first resync, 120 to 180 s after
+    its watch opened, and opens it no earlier than 65 s after the leaders)."""
+    head = (f"- Each steady-state window lasts {w:.0f} s. A k8sensus standby sends one GET and opens one "
+            "watch per resync (every 120 to 180 s, 150 s on average). The steady sets start fresh for each N, "
+            "and each window closes late enough to hold every k8sensus standby's first resync")
+    if w < 65:
+        body = " (a window this short opens too late to hold all of them, so it catches only some)."
+    elif w <= 120:
+        body = (f": a {w:.0f} s window then holds exactly one per standby, the most a window that short can, "
+                f"so the k8sensus standby rate at scale is the high end of its rate, {150 / w:.2f} times "
+                "the long-run mean.")
+    else:
+        return head + "."
+    return head + body + " The 3-replica figures above use a longer window."
+
+
 def scale_caveats(r: dict, sc: dict) -> list[str]:
     """What to keep in mind, with the machine's load per phase."""
     L = []
     L.append("Caveats at scale:")
     L.append("")
-    L.append(f"- Each steady-state window lasts {sc['steady_seconds']:.0f} s. A k8sensus standby sends one GET "
-             "and opens one watch per resync (every 120 to 180 s), so in a window that short its rate is a "
-             "sample that depends on where the resyncs fall; with few standbys (N = 3: two) it rests on a "
-             "handful of requests. The 3-replica figures above use a longer window.")
+    L.append(steady_window_caveat(sc["steady_seconds"]))
     L.append("- kube-apiserver CPU includes its own work with no client at all (controllers, the driver's "
              "watch, writing the audit log); the smallest N shows roughly that floor. etcd's CPU is not "
              "counted.")
-    L.append("- All N replicas of a set, kube-apiserver, etcd and the driver share the machine "
-             f"({(r.get('machine') or {}).get('cpus') or (sc.get('machine') or {}).get('cpus')} CPUs); "
-             "during the trials both implementations' sets run. Machine load per phase:")
+    L.append("- Each implementation's steady set has a kube-apiserver and etcd of its own, so its CPU "
+             "figure is that implementation's alone; but all of them share the machine "
+             f"({(r.get('machine') or {}).get('cpus') or (sc.get('machine') or {}).get('cpus')} CPUs) with "
+             "the driver, the other steady set and, for part of each window, the trial control plane and "
+             "both trial sets (4 × N replicas in all while the trials run). Machine load per phase:")
     L.append("")
     lp = (sc.get("machine") or {}).get("load_by_phase") or []
     if lp:
