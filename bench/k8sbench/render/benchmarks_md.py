@@ -90,8 +90,10 @@ def header(r: dict) -> list[str]:
     if b:
         def step(x):
             return "cached" if x.get("cached") else f"{x['seconds'] / 60:.1f} min"
+        images = (f"; the cluster part's images, built alongside them, {step(b['images'])}"
+                  if b.get("images") else "")
         a(f"- **Building, within that:** `make build` {step(b['k8sensus'])}, bench/client-go-ref "
-          f"{step(b['client_go_ref'])}, the control plane {step(b['control_plane'])}; measuring "
+          f"{step(b['client_go_ref'])}, the control plane {step(b['control_plane'])}{images}; measuring "
           f"{b['measuring_s'] / 60:.1f} min. Caches at the start: {b['caches']}.")
     bd = src.get("build_inputs_dirty")
     if bd is None:
