@@ -53,7 +53,7 @@ mod trial;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,7 @@ use crate::results::{LoadAverage, Provenance, Results};
 use crate::stats::round3;
 use crate::summarize::Run;
 use crate::support::{Timings, control_plane};
+use crate::trial::TrialRecord;
 
 /// The election timings of every replica: 4 s / 3 s / 0.5 s.
 const T: Timings = Timings::SHORT;
@@ -126,17 +127,9 @@ fn render_only(from: &Path, to: &Path) -> Result<(), String> {
 
 /// Every trial the settings ask for; the results written; `Err` if any trial failed.
 fn run(settings: &Settings) -> Result<(), String> {
-    if settings.faults.contains(&Fault::ClockSkew) {
-        // Fail before anything starts, with the way out in the message.
-        faults::standby_clock_fast::libfaketime()?;
-    }
-    let log_dir = settings.log_dir();
-    std::fs::create_dir_all(&log_dir)
-        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
-    let source_at_start = SourceState::now();
-    let started_at = Timestamp::now();
-    let started = Instant::now();
-    let load_before = load_average();
+    let log_dir = prepare(settings)?;
+    let start = RunStart::now();
+    let started = start.started;
     eprintln!(
         "[chaos] {} trial(s) of each of {:?}, seed {}, {} at a time; results to {}",
         settings.trials,
@@ -149,20 +142,71 @@ fn run(settings: &Settings) -> Result<(), String> {
 
     let records = pool::run_all(settings);
 
-    let run = Run {
-        started_at: started_at.to_string(),
-        finished_at: Timestamp::now().to_string(),
-        duration_s: round3(started.elapsed().as_secs_f64()),
-        load_average: LoadAverage {
-            start: load_before,
-            end: load_average(),
-        },
-        produced_by: Provenance::since(source_at_start),
-    };
-    let results = Results::new(settings, &records, run);
+    let results = Results::new(settings, &records, start.finish());
     std::fs::write(&settings.out, results.to_json())
         .map_err(|e| format!("cannot write {}: {e}", settings.out.display()))?;
+    print_table(settings, &results);
+    eprintln!(
+        "[chaos] {} trials in {:.0} s; results in {}{}",
+        records.len(),
+        started.elapsed().as_secs_f64(),
+        settings.out.display(),
+        if settings.scratch {
+            " (scratch: `make chaos` writes chaos/results.json)"
+        } else {
+            ""
+        }
+    );
+    failures(&records, &log_dir)
+}
 
+/// What must hold before anything starts: libfaketime when the clock-skew fault is to run
+/// (the way out in the message), and the log directory. Returns that directory.
+fn prepare(settings: &Settings) -> Result<PathBuf, String> {
+    if settings.faults.contains(&Fault::ClockSkew) {
+        faults::standby_clock_fast::libfaketime()?;
+    }
+    let log_dir = settings.log_dir();
+    std::fs::create_dir_all(&log_dir)
+        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+    Ok(log_dir)
+}
+
+/// What the results say about the run itself, as it stood when the trials began.
+struct RunStart {
+    source: SourceState,
+    started_at: Timestamp,
+    started: Instant,
+    load: String,
+}
+
+impl RunStart {
+    fn now() -> Self {
+        RunStart {
+            source: SourceState::now(),
+            started_at: Timestamp::now(),
+            started: Instant::now(),
+            load: load_average(),
+        }
+    }
+
+    /// The run's record, now that its trials are done.
+    fn finish(self) -> Run {
+        Run {
+            started_at: self.started_at.to_string(),
+            finished_at: Timestamp::now().to_string(),
+            duration_s: round3(self.started.elapsed().as_secs_f64()),
+            load_average: LoadAverage {
+                start: self.load,
+                end: load_average(),
+            },
+            produced_by: Provenance::since(self.source),
+        }
+    }
+}
+
+/// Each fault's trials, overlaps, failures and gaps, one line each, on stderr.
+fn print_table(settings: &Settings, results: &Results) {
     eprintln!(
         "[chaos] {:<26} {:>6} {:>8} {:>8} {:>9} {:>9}",
         "fault", "trials", "overlaps", "failures", "max gap", "p90 gap"
@@ -180,18 +224,10 @@ fn run(settings: &Settings) -> Result<(), String> {
             gap(f.p90_gap_s)
         );
     }
-    eprintln!(
-        "[chaos] {} trials in {:.0} s; results in {}{}",
-        records.len(),
-        started.elapsed().as_secs_f64(),
-        settings.out.display(),
-        if settings.scratch {
-            " (scratch: `make chaos` writes chaos/results.json)"
-        } else {
-            ""
-        }
-    );
+}
 
+/// `Err` naming every trial that found an overlap or a problem, and what it found.
+fn failures(records: &[TrialRecord], log_dir: &Path) -> Result<(), String> {
     let bad: BTreeMap<String, Vec<String>> = records
         .iter()
         .filter(|r| !r.overlaps.is_empty() || !r.problems.is_empty())

@@ -56,7 +56,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -329,39 +328,16 @@ def build_app(_work: Path) -> None:
     cmd = ["buildah", *storage_opts(), "bud", "--pull=never", "--layers", "--network=none",
            "--format", "docker", "-t", APP, "-f", "Dockerfile", "."]
     what = "buildah bud the Dockerfile (dependencies, then the crate)"
-    log(f"{what}: {' '.join(cmd)}")
     t0 = time.monotonic()
-    lines: list[str] = []
-    proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=cp._set_pdeathsig)
 
-    def reader() -> None:
-        for line in proc.stdout:
-            lines.append(line)
-            # "[1/2] STEP 4/6: RUN ...", "--> Using cache ...", "COMMIT k8sensus:0.1.0"
-            if "STEP " in line[:12] or line.startswith(("COMMIT", "--> Using cache")):
-                log(f"  [{cp.fmt_elapsed(time.monotonic() - t0)}] {line.strip()[:110]}")
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
-    next_beat = t0 + cp.HEARTBEAT
-    try:
-        while proc.poll() is None:
-            time.sleep(1)
-            if time.monotonic() >= next_beat:
-                log(f"  ... still running {what} ({cp.fmt_elapsed(time.monotonic() - t0)})")
-                next_beat += cp.HEARTBEAT
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    t.join(timeout=5)
-    elapsed = time.monotonic() - t0
-    if proc.returncode != 0:
-        raise Fatal(f"{what} failed (exit {proc.returncode}) after {cp.fmt_elapsed(elapsed)}\n"
-                    f"command: (cd {REPO} && {' '.join(cmd)})\noutput:\n"
-                    + "".join(lines[-60:]))
-    TIMES.append((what, elapsed))
-    log(f"{what} done in {cp.fmt_elapsed(elapsed)}")
+    def show_step(line: str) -> None:
+        # "[1/2] STEP 4/6: RUN ...", "--> Using cache ...", "COMMIT k8sensus:0.1.0"
+        if "STEP " in line[:12] or line.startswith(("COMMIT", "--> Using cache")):
+            log(f"  [{cp.fmt_elapsed(time.monotonic() - t0)}] {line.strip()[:110]}")
+
+    cp.run_with_heartbeat(cmd, REPO, dict(os.environ), what, env_shown="",
+                          on_line=show_step, tail=60)
+    TIMES.append((what, time.monotonic() - t0))
 
 
 def build_all() -> tuple[Path, Path]:

@@ -52,9 +52,11 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO, Callable
 
 # ---------------------------------------------------------------------------
 # Versions and build settings
@@ -186,21 +188,31 @@ _PARENT_PID = os.getpid()
 
 
 def run_with_heartbeat(cmd: list[str], cwd: Path, env: dict[str, str], what: str,
-                       env_shown: str | None = None) -> None:
+                       env_shown: str | None = None,
+                       on_line: Callable[[str], None] | None = None,
+                       tail: int | None = None) -> None:
     """Run a long command quietly, saying every HEARTBEAT s that it still runs.
 
-    Its output is kept in a temporary file and shown only if it fails, together
-    with the exact command, so a broken proxy or compiler error is obvious.
-    env_shown is the environment printed before that command (default: the Go
-    build's); hack/cluster uses this helper for its image builds too.
+    Its output is kept in a temporary file and shown only if it fails (only its
+    last `tail` lines when given), together with the exact command, so a broken
+    proxy or compiler error is obvious. env_shown is the environment printed
+    before that command (default: the Go build's); hack/cluster uses this helper
+    for its image builds too. on_line, when given, is called with each output
+    line as it arrives (hack/cluster shows the Dockerfile's STEP lines with it).
     """
     log(f"{what}: {' '.join(_shell_quote(c) for c in cmd)}")
     start = time.monotonic()
     with tempfile.TemporaryFile(mode="w+b") as out:
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            stdout=out if on_line is None else subprocess.PIPE,
             stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig,
         )
+        reader = None
+        if on_line is not None:
+            reader = threading.Thread(target=_copy_lines, args=(proc.stdout, out, on_line),
+                                      daemon=True)
+            reader.start()
         next_beat = start + HEARTBEAT
         try:
             while True:
@@ -217,10 +229,14 @@ def run_with_heartbeat(cmd: list[str], cwd: Path, env: dict[str, str], what: str
             proc.kill()
             proc.wait()
             raise
+        if reader is not None:
+            reader.join(timeout=5)
         elapsed = time.monotonic() - start
         if rc != 0:
             out.seek(0)
             text = out.read().decode(errors="replace")
+            if tail is not None:
+                text = "\n".join(text.splitlines()[-tail:])
             if env_shown is None:
                 env_shown = ("GOTOOLCHAIN=local CGO_ENABLED=0 "
                              f"GOFLAGS={_shell_quote(env.get('GOFLAGS', ''))} ")
@@ -231,6 +247,13 @@ def run_with_heartbeat(cmd: list[str], cwd: Path, env: dict[str, str], what: str
                 f"output:\n{text.rstrip()}"
             )
     log(f"{what} done in {fmt_elapsed(elapsed)}")
+
+
+def _copy_lines(pipe: IO[bytes], out: IO[bytes], on_line: Callable[[str], None]) -> None:
+    """run_with_heartbeat's reader: keep each output line and hand it to on_line."""
+    for line in pipe:
+        out.write(line)
+        on_line(line.decode(errors="replace"))
 
 
 def _shell_quote(s: str) -> str:

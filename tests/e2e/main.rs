@@ -11,6 +11,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod command;
 mod election;
 mod examples;
 mod logs;

@@ -5,40 +5,19 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8sensus::log_event::{ACQUIRED, NEW_LEADER, RELEASED, WORK_RUN, WORK_STARTED};
 
+use crate::command::{k8sensus, status};
 use crate::support::proxy::{Proxy, socket_addr_of};
 use crate::support::*;
 
 // -------------------------------------------------------------------------------------------
 // Helpers
 // -------------------------------------------------------------------------------------------
-
-/// `k8sensus` with a clean environment plus `envs`, killed with the test.
-fn k8sensus(args: &[&str], envs: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--pdeathsig", "KILL", "--", BIN])
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", "/nonexistent")
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// `k8sensus status`, with `flags`, on the test Lease in `namespace`: [`k8sensus`] with
-/// `envs`.
-fn status(flags: &[&str], namespace: &str, envs: &[(&str, &str)]) -> Command {
-    let mut args = vec!["status"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["--lease-name", LEASE, "--lease-namespace", namespace]);
-    k8sensus(&args, envs)
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -3,9 +3,10 @@
 //! (The probes while the API server is gone are in tests/probes.rs, a binary of its own: it
 //! stops the API server.)
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use crate::command::status;
 use crate::support::proxy::{Proxy, socket_addr_of};
 use crate::support::*;
 use k8s_openapi::api::core::v1::{Event, Pod};
@@ -52,16 +53,8 @@ async fn leadership_is_visible_to_kubernetes_and_people() {
     let ns = TestNamespace::new("visible");
     let names = ["pod-a", "pod-b", "pod-c"];
     let pods = create_pods(&ns, &names).await;
-    let mut watch_status = Command::new(BIN)
-        .args([
-            "status",
-            "--watch",
-            "--lease-name",
-            LEASE,
-            "--lease-namespace",
-            &ns.name,
-        ])
-        .env("KUBECONFIG", &ns.cp.kubeconfig)
+    let kubeconfig = ns.cp.kubeconfig.to_str().unwrap();
+    let mut watch_status = status(&["--watch"], &ns.name, &[("KUBECONFIG", kubeconfig)])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -140,15 +133,7 @@ async fn leadership_is_visible_to_kubernetes_and_people() {
     }
 
     // `status` shows the holder.
-    let out = Command::new(BIN)
-        .args([
-            "status",
-            "--lease-name",
-            LEASE,
-            "--lease-namespace",
-            &ns.name,
-        ])
-        .env("KUBECONFIG", &ns.cp.kubeconfig)
+    let out = status(&[], &ns.name, &[("KUBECONFIG", kubeconfig)])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
