@@ -61,6 +61,25 @@ def build_client_go_ref() -> tuple[Path, bool]:
     return final, False
 
 
+def wait_logging(p: subprocess.Popen, start: float, logfile: Path, what: str, shown) -> None:
+    """Wait for `p`, whose output goes to `logfile`: every HEARTBEAT s a line saying `what`,
+    how long, and the last line of the log that `shown` picks. On any exception (Ctrl-C
+    included) its whole process group is killed."""
+    try:
+        while True:
+            try:
+                p.wait(timeout=HEARTBEAT)
+                return
+            except subprocess.TimeoutExpired:
+                last = [ln.strip() for ln in logfile.read_text(errors="replace").splitlines()
+                        if shown(ln.strip())]
+                log(f"  ... {what} ({elapsed(time.monotonic() - start)}"
+                    + (f"; {last[-1][:90]}" if last else "") + ")")
+    except BaseException:
+        kill_group(p)
+        raise
+
+
 def build_rust() -> Path:
     """`make build`, its output in LOG_DIR/make-build.log; every HEARTBEAT s a line with the
     crate cargo reached last."""
@@ -70,19 +89,8 @@ def build_rust() -> Path:
     with open(logfile, "w") as out:
         p = spawn(["make", "build"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
                   stderr=subprocess.STDOUT)
-        try:
-            while True:
-                try:
-                    p.wait(timeout=HEARTBEAT)
-                    break
-                except subprocess.TimeoutExpired:
-                    last = [ln.strip() for ln in logfile.read_text(errors="replace").splitlines()
-                            if ln.strip().startswith(("Compiling", "Building", "Downloaded", "Updating"))]
-                    log(f"  ... still running make build ({elapsed(time.monotonic() - start)}"
-                        + (f"; {last[-1][:80]}" if last else "") + ")")
-        except BaseException:
-            kill_group(p)
-            raise
+    wait_logging(p, start, logfile, "still running make build",
+                 lambda ln: ln.startswith(("Compiling", "Building", "Downloaded", "Updating")))
     text = logfile.read_text(errors="replace")
     if p.returncode != 0:
         raise BenchError(f"make build failed (exit {p.returncode}):\n{text[-4000:]}")
@@ -129,18 +137,7 @@ class ImagesBuild:
     def wait(self) -> dict:
         """Block until the build ends, a line every HEARTBEAT s; its seconds and whether every
         image came from the cache. A failed build is an error: the cluster part would fail."""
-        try:
-            while True:
-                try:
-                    self.p.wait(timeout=HEARTBEAT)
-                    break
-                except subprocess.TimeoutExpired:
-                    lines = self.logfile.read_text(errors="replace").splitlines()
-                    log(f"  ... waiting for the images ({elapsed(time.monotonic() - self.start)}"
-                        + (f"; {lines[-1].strip()[:90]}" if lines else "") + ")")
-        except BaseException:
-            self.kill()
-            raise
+        wait_logging(self.p, self.start, self.logfile, "waiting for the images", lambda ln: bool(ln))
         text = self.logfile.read_text(errors="replace")
         if self.p.returncode != 0:
             raise BenchError(f"the images build failed (exit {self.p.returncode}), "
