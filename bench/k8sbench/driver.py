@@ -110,8 +110,7 @@ def start_control_plane(run: Run) -> None:
     log(f"control plane ready at {run.cp.server}")
     run.watcher = LeaseWatcher(run.cp)
     run.watcher.start()
-    if not run.watcher.ready.wait(30):
-        raise BenchError(f"the driver's watch did not start: {run.watcher.errors[-3:]}")
+    run.watcher.wait_started("the driver's watch")
 
 
 def finish_images(run: Run) -> None:

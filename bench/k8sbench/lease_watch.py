@@ -12,7 +12,7 @@ import urllib.parse
 
 from typing import TYPE_CHECKING
 
-from .common import LEASE
+from .common import LEASE, BenchError
 
 if TYPE_CHECKING:
     from .control_plane import ControlPlane
@@ -54,6 +54,11 @@ class LeaseWatcher(threading.Thread):
               "transitions": spec.get("leaseTransitions")}
         with self.lock:
             self.events.setdefault(md.get("namespace", ""), []).append(ev)
+
+    def wait_started(self, what: str) -> None:
+        """Until the watch runs (30 s at most); BenchError naming `what` otherwise."""
+        if not self.ready.wait(30):
+            raise BenchError(f"{what} did not start: {self.errors[-3:]}")
 
     def run(self) -> None:
         while not self.stopping:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import BenchError, log
+from .common import log
 from .control_plane import ControlPlane, audit_bin_dir
 from .lease_watch import LeaseWatcher
 
@@ -52,9 +52,7 @@ def wait_steady_planes(planes: dict) -> None:
         p.watcher = LeaseWatcher(p.cp)
         p.watcher.start()
     for p in planes.values():
-        if not p.watcher.ready.wait(30):
-            raise BenchError(f"the driver's watch on the steady control plane of {p.key} did not "
-                             f"start: {p.watcher.errors[-3:]}")
+        p.watcher.wait_started(f"the driver's watch on the steady control plane of {p.key}")
         log(f"scale: steady control plane of {p.key} ready at {p.cp.server}")
 
 
