@@ -1,38 +1,30 @@
 """Child processes that die with the driver: each in its own process group, with
-PR_SET_PDEATHSIG, forked from the main thread only; and a command run to completion."""
+PR_SET_PDEATHSIG (hack/control-plane/controlplane.py's child_dies_with_us, the one
+implementation), forked from the main thread only; and a command run to completion."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 
 from .common import REPO, BenchError, elapsed, log
 
+sys.path.insert(0, str(REPO / "hack" / "control-plane"))
+import controlplane  # noqa: E402  (the runner's module: its child_dies_with_us)
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_PARENT_PID = os.getpid()
 _MAIN_THREAD = threading.main_thread()
-PR_SET_PDEATHSIG = 1
-
-
-def _child_setup() -> None:
-    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches us only; we stop the children in order
-    if _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        os._exit(127)
-    if os.getppid() != _PARENT_PID:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def spawn(argv, **kw) -> subprocess.Popen:
     # PR_SET_PDEATHSIG fires when the *thread* that forked exits: fork only from
     # the main thread, which lives as long as the run.
     assert threading.current_thread() is _MAIN_THREAD
-    return subprocess.Popen(argv, preexec_fn=_child_setup, **kw)
+    return subprocess.Popen(argv, preexec_fn=controlplane.child_dies_with_us, **kw)
 
 
 def kill_group(p: subprocess.Popen) -> None:

@@ -753,7 +753,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # images.py in a process of its own: it runs buildah in a private mount namespace.
         built = subprocess.run([sys.executable, str(HERE / "images.py"), "build"],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
-                               preexec_fn=cp._set_pdeathsig)
+                               preexec_fn=cp.child_dies_with_us)
         if built.returncode != 0:
             raise Fatal("building the images failed; see the messages above")
         archives = dict(line.split(" ", 1) for line in built.stdout.splitlines() if " " in line)
@@ -765,7 +765,7 @@ def cmd_run(args: argparse.Namespace) -> int:
              __file__, "_inner", "--dir", str(d), "--bin", str(bin_dir), "--run-id", run_id,
              *(f"--image={a}" for a in [pause, app, *extra])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            preexec_fn=cp._set_pdeathsig)
+            preexec_fn=cp.child_dies_with_us)
         # Record the namespaces at once, so cleanup finds everything in them.
         host_net, host_mnt = ns_inode(os.getpid(), "net"), ns_inode(os.getpid(), "mnt")
         net = mnt = None

@@ -163,7 +163,7 @@ def die_with_parent(sig: int, parent: int) -> bool:
     pid the caller knows as its parent: if it already died (say between fork
     and prctl), nobody will send sig, so it is sent now. Returns False if prctl
     refused. The one implementation for both uses: a child about to exec
-    (_set_pdeathsig, SIGKILL) and hack/cluster's runner (SIGTERM, to tear down).
+    (child_dies_with_us, SIGKILL) and hack/cluster's runner (SIGTERM, to tear down).
     """
     ok = _LIBC.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
     if os.getppid() != parent:
@@ -171,8 +171,10 @@ def die_with_parent(sig: int, parent: int) -> bool:
     return ok
 
 
-def _set_pdeathsig() -> None:
+def child_dies_with_us() -> None:
     """preexec_fn: make the child die with us (SIGKILL), in its own process group.
+
+    The one for every child the runners and bench/ start.
 
     The own process group keeps a terminal's Ctrl-C away from the children:
     the runner receives it and tears them down in order.
@@ -206,7 +208,7 @@ def run_with_heartbeat(cmd: list[str], cwd: Path, env: dict[str, str], what: str
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
             stdout=out if on_line is None else subprocess.PIPE,
-            stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig,
+            stderr=subprocess.STDOUT, preexec_fn=child_dies_with_us,
         )
         reader = None
         if on_line is not None:
@@ -497,7 +499,7 @@ def spawn(argv: list[str], logfile: Path) -> subprocess.Popen:
         out.write(f"\n==== {time.strftime('%H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         out.flush()
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig)
+                                stderr=subprocess.STDOUT, preexec_fn=child_dies_with_us)
 
 
 def stop_process(proc: subprocess.Popen | None, name: str, sig: int = signal.SIGTERM,
