@@ -75,6 +75,8 @@ pub struct Args {
     #[arg(long, value_name = "EPOCH")]
     pub since: Option<f64>,
     #[command(flatten)]
+    pub scale: crate::scale::ScaleArgs,
+    #[command(flatten)]
     pub libtest: Libtest,
 }
 
@@ -124,6 +126,8 @@ pub struct Settings {
     pub since: f64,
     /// Whether a libtest filter or `--ignored` leaves nothing to run.
     pub nothing_to_run: bool,
+    /// The scale part's.
+    pub scale: crate::scale::ScaleSettings,
 }
 
 impl TryFrom<Args> for Settings {
@@ -186,6 +190,7 @@ impl TryFrom<Args> for Settings {
             }),
             since: args.since.unwrap_or(now),
             nothing_to_run,
+            scale: crate::scale::ScaleSettings::try_from(args.scale)?,
         })
     }
 }

@@ -195,13 +195,20 @@ impl Bench {
             None => control_plane_bin()?,
         };
         log("starting etcd + kube-apiserver (with an audit log of Lease requests)");
+        // The scale part alone runs after the local part in the same log directory: its
+        // files take names of their own, so that the local part's stay.
+        let (audit, runner_log) = if settings.scale.only {
+            ("audit-scale.log", "controlplane-scale.log")
+        } else {
+            ("audit.log", "controlplane.log")
+        };
         let plane = Plane::start(
             &rt,
             &cp_bin,
             &work,
             "cp",
-            "audit.log",
-            &settings.log_dir.join("controlplane.log"),
+            audit,
+            &settings.log_dir.join(runner_log),
         )?;
         log(&format!("control plane ready at {}", plane.cp.server));
         Ok(Bench {

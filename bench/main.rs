@@ -74,6 +74,9 @@ mod machine_load;
 mod progress;
 mod replicas;
 mod results;
+mod scale;
+mod scale_planes;
+mod scale_results;
 mod steady;
 mod timeline;
 mod trials;
@@ -113,6 +116,11 @@ fn main() -> ExitCode {
 /// The local part, its results written to `--out`; everything stopped on every path.
 fn run(settings: Settings) -> Result<(), String> {
     let mut bench = Bench::start(settings)?;
+    if bench.settings.scale.only {
+        let outcome = scale::run(&bench);
+        bench.stop_everything();
+        return outcome;
+    }
     let outcome = local::measure(&mut bench);
     bench.stop_everything();
     let results = outcome?;
