@@ -158,7 +158,7 @@ impl Bench {
         std::fs::create_dir_all(&work)
             .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
         log(&format!(
-            "work dir {}, logs in {}, seed {}",
+            "local part: work dir {}, logs in {}, seed {}",
             work.display(),
             settings.log_dir.display(),
             settings.seed
@@ -232,6 +232,6 @@ impl Bench {
     pub fn stop_everything(&mut self) {
         self.plane.stop(&self.settings.log_dir);
         let _ = std::fs::remove_dir_all(&self.work);
-        log("stopped every process this run started");
+        log("local part: stopped every process it started");
     }
 }
