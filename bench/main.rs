@@ -4,9 +4,10 @@
 //! times the replicas wrote, on one host.
 //!
 //! bench/run.py (`make bench`) builds both electors, runs this program with their binaries
-//! and its flags, then the scale part, then renders BENCHMARKS.md from results.json. This
-//! program writes results.json's local sections (`--out`); run.py merges in what it alone
-//! knows (the builds). It is a test target without libtest's harness (`cargo test --test
+//! and its flags, then runs it again with `--scale-only` for the scale part (`scale.rs`),
+//! then renders BENCHMARKS.md from results.json. This program writes results.json's local
+//! sections (`--out`), and run.py merges in what it alone knows (the builds); with
+//! `--scale-only` it writes the `scale` section into `--out` itself, every other key kept. It is a test target without libtest's harness (`cargo test --test
 //! bench -- --help`); with no flags it is a short smoke run of k8sensus alone, one trial of
 //! each kind, its results in a scratch file under target/, which `cargo test`, and so `make
 //! test`, runs.
@@ -35,6 +36,11 @@
 //! - `first.rs`: first leadership on an empty namespace.
 //! - `timeline.rs`: the sample of trials the picture shows.
 //! - `local.rs`: the local part's steps, and its results built from what they measured.
+//! - `scale.rs`: the scale part (`--scale-only`): one Lease with N candidates for each N, its
+//!   flags, its trials with both steady-state windows beside them, and its figures.
+//!   `scale_planes.rs`: its steady control planes, one per implementation.
+//!   `scale_results.rs`: results.json's `scale` section as types, and the one way a section
+//!   goes into the results file (every other key kept); tests/bench_scale.rs tests them.
 //! - `results.rs`: results.json's local sections as types, with exactly the keys
 //!   bench/render.py reads.
 //! - `machine_load.rs`: the share of CPUs busy per phase. `progress.rs`: the progress line.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::machine_load::PhaseLoad;
 use crate::support::Timings;
@@ -148,7 +148,7 @@ pub struct WatchSection {
 }
 
 /// A trial that measured nothing: why, and what is known.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FailedTrial {
     pub trial: usize,
     pub ns: String,
@@ -160,15 +160,16 @@ pub struct FailedTrial {
     pub exit_code: Option<i32>,
 }
 
-/// One crash trial (kill -9 of the leader), as results.json keeps it.
-#[derive(Clone, Debug, Serialize)]
+/// One crash trial (kill -9 of the leader), as results.json keeps it (and reads back, for
+/// the tests that recompute the stored figures from the stored trials).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum CrashTrial {
     Measured(CrashMeasured),
     Failed(FailedTrial),
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CrashMeasured {
     pub trial: usize,
     pub ns: String,
@@ -186,14 +187,14 @@ pub struct CrashMeasured {
 }
 
 /// One graceful trial (SIGTERM to the leader), as results.json keeps it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum GracefulTrial {
     Measured(GracefulMeasured),
     Failed(FailedTrial),
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GracefulMeasured {
     pub trial: usize,
     pub ns: String,

@@ -369,3 +369,53 @@ fn keys_at(text: &str, path: &[&str]) -> Vec<String> {
         .map(|(k, _)| k)
         .collect()
 }
+
+/// Each N's stored failover and handoff figures follow from its stored raw trials, and its
+/// takeover figures from its stored takeovers: the code that sums them up gives what the
+/// last run's gave.
+#[test]
+fn stored_scale_figures_follow_from_their_raw_trials() {
+    let text = std::fs::read_to_string(Path::new(REPO).join("bench/results.json")).unwrap();
+    let stored: Value = serde_json::from_str(&text).unwrap();
+    let close = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+        _ => a == b,
+    };
+    let mut checked = 0;
+    for key in ["k8sensus", "client_go"] {
+        for (n, s) in stored["scale"][key].as_object().unwrap() {
+            let crash: Vec<CrashTrial> = serde_json::from_value(s["raw"]["crash"].clone()).unwrap();
+            let graceful: Vec<GracefulTrial> =
+                serde_json::from_value(s["raw"]["graceful"].clone()).unwrap();
+            let got = serde_json::to_value(TrialSummaries::of(&crash, &graceful)).unwrap();
+            for (figure, summary) in got.as_object().unwrap() {
+                for (stat, v) in summary.as_object().unwrap() {
+                    assert!(
+                        close(v, &s[figure][stat]),
+                        "{key} N={n} {figure}.{stat}: {v} vs {}",
+                        s[figure][stat]
+                    );
+                }
+            }
+            let counts = |which: &str| -> Vec<f64> {
+                s["raw"][which]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["requests"].as_f64().unwrap())
+                    .collect()
+            };
+            let median = crate::support::stats::median;
+            assert_eq!(
+                median(&counts("takeovers_crash")),
+                s["takeover_requests"].as_f64()
+            );
+            assert_eq!(
+                median(&counts("takeovers_graceful")),
+                s["takeover_requests_graceful"].as_f64()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "the committed results have a scale section");
+}
