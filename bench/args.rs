@@ -130,6 +130,17 @@ pub struct Settings {
     pub scale: crate::scale::ScaleSettings,
 }
 
+impl Settings {
+    /// The part this run measures, as its progress lines name it.
+    pub fn part(&self) -> &'static str {
+        if self.scale.only {
+            "scale part"
+        } else {
+            "local part"
+        }
+    }
+}
+
 impl TryFrom<Args> for Settings {
     type Error = String;
 

@@ -158,7 +158,8 @@ impl Bench {
         std::fs::create_dir_all(&work)
             .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
         log(&format!(
-            "local part: work dir {}, logs in {}, seed {}",
+            "{}: work dir {}, logs in {}, seed {}",
+            settings.part(),
             work.display(),
             settings.log_dir.display(),
             settings.seed
@@ -232,6 +233,9 @@ impl Bench {
     pub fn stop_everything(&mut self) {
         self.plane.stop(&self.settings.log_dir);
         let _ = std::fs::remove_dir_all(&self.work);
-        log("local part: stopped every process it started");
+        log(&format!(
+            "{}: stopped every process it started",
+            self.settings.part()
+        ));
     }
 }
