@@ -252,6 +252,12 @@ impl Bench {
         })
     }
 
+    /// The run's kube-apiserver's own `process_cpu_seconds_total`.
+    pub fn apiserver_cpu_seconds(&self) -> Result<f64, String> {
+        self.rt
+            .block_on(self.plane.cp.apiserver_cpu_seconds(&self.plane.admin))
+    }
+
     /// The watch stopped, the control plane stopped, its audit log kept in the log
     /// directory and the work directory removed. (Replicas are killed when their sets drop.)
     pub fn stop_everything(&mut self) {
