@@ -89,6 +89,9 @@ pub fn measure(bench: &mut Bench) -> Result<LocalResults, String> {
     ))?;
     log(&format!("namespaces ready: {}", names.join(", ")));
     let mut figures: Vec<Figures> = bench.impls.iter().map(|_| Figures::default()).collect();
+    // kube-apiserver's own CPU over the part, for the progress line at its end (the scale
+    // part keeps this figure; here it only tells how busy the run kept the API server).
+    let cpu_at_start = bench.apiserver_cpu_seconds();
 
     // -- 15s/10s/2s: steady state and memory beside crash, then graceful ----
     standard_trials(bench, &ns, &kubeconfigs, &lane_names, &mut figures)?;
@@ -120,6 +123,12 @@ pub fn measure(bench: &mut Bench) -> Result<LocalResults, String> {
         f.first = runs;
     }
     bench.sampler.phase("");
+    if let (Ok(a), Ok(b)) = (cpu_at_start, bench.apiserver_cpu_seconds()) {
+        log(&format!(
+            "kube-apiserver: {:.1} CPU s over the local part",
+            b - a
+        ));
+    }
     let finished_at = Timestamp::now();
     Ok(local_results(bench, figures, &ns, finished_at))
 }

@@ -3,7 +3,7 @@
 //! run on the run's own control plane meanwhile; kube-apiserver's CPU and the audit log of a
 //! steady control plane then belong to one implementation.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::driver::Plane;
 use crate::progress::log;
@@ -15,10 +15,11 @@ pub struct SteadyPlane {
     pub plane: Plane,
 }
 
-/// Both implementations' steady control planes, started at the same time, each on a thread
-/// of its own, while `meanwhile` runs on this one (the trial control plane's namespaces, say:
-/// a control plane takes seconds to come up, longer on a busy machine). In the
-/// implementations' order; an error names the first that failed, after `meanwhile`'s own.
+/// Both implementations' steady control planes, started at the same time
+/// ([`Plane::start_together`]) while `meanwhile` runs on this thread (the trial control
+/// plane's namespaces, say: a control plane takes seconds to come up, longer on a busy
+/// machine). In the implementations' order; an error names the first that failed, after
+/// `meanwhile`'s own.
 pub fn start_steady_planes<T>(
     rt: &tokio::runtime::Runtime,
     implementations: &[Implementation],
@@ -32,49 +33,42 @@ pub fn start_steady_planes<T>(
          one per implementation, for the steady-state windows",
         implementations.len()
     ));
+    let specs: Vec<(String, String, PathBuf)> = implementations
+        .iter()
+        .map(|i| {
+            (
+                format!("cp-steady-{}", i.key),
+                format!("audit-scale-steady-{}.log", i.key),
+                log_dir.join(format!("controlplane-scale-steady-{}.log", i.key)),
+            )
+        })
+        .collect();
+    let specs: Vec<(&str, &str, PathBuf)> = specs
+        .iter()
+        .map(|(name, audit, log)| (name.as_str(), audit.as_str(), log.clone()))
+        .collect();
     let (started, got) = std::thread::scope(|s| {
-        let handles: Vec<_> = implementations
-            .iter()
-            .map(|i| {
-                let key = i.key.clone();
-                s.spawn(move || {
-                    let plane = Plane::start(
-                        rt,
-                        real,
-                        work,
-                        &format!("cp-steady-{key}"),
-                        &format!("audit-scale-steady-{key}.log"),
-                        &log_dir.join(format!("controlplane-scale-steady-{key}.log")),
-                    )?;
-                    Ok::<_, String>(SteadyPlane { key, plane })
-                })
-            })
-            .collect();
+        let starting = s.spawn(|| Plane::start_together(rt, real, work, &specs));
         let got = meanwhile();
-        let started: Vec<Result<SteadyPlane, String>> = handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|e| {
-                    // The support code panics on a runner that does not start.
-                    let why = e
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
-                    Err(why.unwrap_or_else(|| "a steady control plane did not start".into()))
-                })
-            })
-            .collect();
+        let started = starting
+            .join()
+            .unwrap_or_else(|_| Err("the steady control planes did not start (see above)".into()));
         (started, got)
     });
     let got = got?;
-    let mut planes = Vec::new();
-    for p in started {
-        let p = p?;
+    let planes: Vec<SteadyPlane> = implementations
+        .iter()
+        .zip(started?)
+        .map(|(i, plane)| SteadyPlane {
+            key: i.key.clone(),
+            plane,
+        })
+        .collect();
+    for p in &planes {
         log(&format!(
             "scale: steady control plane of {} ready at {}",
             p.key, p.plane.cp.server
         ));
-        planes.push(p);
     }
     Ok((planes, got))
 }
