@@ -1,8 +1,11 @@
 //! At scale: one Lease with N candidates, for each N (`--scale-only`, what `make
 //! bench-scale` and the scale part of `make bench` run).
 //!
-//! Three control planes start at once, for the whole part ([`crate::scale_planes`]): the
-//! trial control plane, and one *steady* control plane per implementation. For each N, four
+//! The trials run on the run's control plane (`Bench::plane`, with its audit log and watch);
+//! beside it, one *steady* control plane per implementation starts once for the whole part
+//! ([`crate::scale_planes`]), both at once, while the trial sets' namespaces are made. Each
+//! is an etcd + kube-apiserver of its own with an audit log and the driver's watch, so that
+//! its kube-apiserver's CPU and its audit log belong to one implementation. For each N, four
 //! sets start together, each on its own Lease and namespace with one ServiceAccount per
 //! replica: per implementation a *trial set* of N replicas on the trial control plane and a
 //! *steady set* of N replicas on that implementation's steady control plane. On the trial
