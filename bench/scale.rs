@@ -511,15 +511,14 @@ fn steady_windows(
     }
     let (t0, _) = window_span(epoch_now(), seconds, SETTLE_S);
     sleep_unless(cancel, t0 - epoch_now())?;
+    // Both kube-apiservers' CPU seconds read at the same time, so that the two windows'
+    // readings are as close as they can be.
     let cpu = || -> Result<Vec<f64>, String> {
-        planes
-            .iter()
-            .map(|p| {
-                bench
-                    .rt
-                    .block_on(p.plane.cp.apiserver_cpu_seconds(&p.plane.admin))
-            })
-            .collect()
+        bench.rt.block_on(futures::future::try_join_all(
+            planes
+                .iter()
+                .map(|p| p.plane.cp.apiserver_cpu_seconds(&p.plane.admin)),
+        ))
     };
     let cpu0 = cpu()?;
     let t0 = epoch_now();
