@@ -1,14 +1,15 @@
-//! The benchmark's local part: k8sensus side by side with the client-go reference, as local
-//! processes on a real kube-apiserver, measured from the outside — a watch on the Leases and
-//! kube-apiserver's audit log — with wall-clock times compared with the acquire and renew
-//! times the replicas wrote, on one host.
+//! The benchmark's local and scale parts: k8sensus side by side with the client-go
+//! reference, as local processes on real kube-apiservers, measured from the outside — a
+//! watch on the Leases and kube-apiserver's audit log — with wall-clock times compared with
+//! the acquire and renew times the replicas wrote, on one host.
 //!
 //! bench/run.py (`make bench`) builds both electors, runs this program with their binaries
 //! and its flags, then runs it again with `--scale-only` for the scale part (`scale.rs`),
 //! then renders BENCHMARKS.md from results.json. This program writes results.json's local
 //! sections (`--out`), and run.py merges in what it alone knows (the builds); with
-//! `--scale-only` it writes the `scale` section into `--out` itself, every other key kept. It is a test target without libtest's harness (`cargo test --test
-//! bench -- --help`); with no flags it is a short smoke run of k8sensus alone, one trial of
+//! `--scale-only` it writes the `scale` section into `--out` itself, every other key kept.
+//! It is a test target without libtest's harness (`cargo test --test bench -- --help`);
+//! with no flags it is a short smoke run of the local part, k8sensus alone, one trial of
 //! each kind, its results in a scratch file under target/, which `cargo test`, and so `make
 //! test`, runs.
 //!
