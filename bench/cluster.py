@@ -34,7 +34,7 @@ kept: the start of a term's work (`event` work_started), each run (work_run) and
 (work_stopped), each with `mono_ns`, the host's
 CLOCK_MONOTONIC, which every container shares with this driver. Terms and overlaps follow
 tests/support/overlap.rs. The Lease is watched through the API (the LeaseWatcher of
-bench/run.py, in bench/k8sbench/lease_watch.py).
+bench/run.py's scale part, in bench/k8sbench/lease_watch.py).
 
 Alongside: the two deployments run at the same time, each through its own sequence of
 phases, but the moments that matter are taken in turns: a trial holds the cluster-wide turn

@@ -9,10 +9,11 @@ electors and the control plane are built, plus the scale part):
 1. builds both electors if needed: `make build` (target/release/k8sensus) and
    bench/client-go-ref (client-go's tools/leaderelection with a LeaseLock), the
    latter cached outside the repository like the control plane binaries;
-2. starts its own etcd + kube-apiserver (hack/control-plane/controlplane.py run
-   --lifeline-stdin) with an audit log of every Lease request made by a
-   ServiceAccount (a wrapper around kube-apiserver, see
-   k8sbench/control_plane.py's audit_bin_dir());
+2. builds the benchmark's program (bench/main.rs, `cargo test --test bench
+   --no-run`), which starts its own etcd + kube-apiserver
+   (hack/control-plane/controlplane.py run --lifeline-stdin) with an audit log of
+   every request made by a ServiceAccount (a wrapper around kube-apiserver, see
+   tests/support/audit.rs), for the local part and again for the scale part;
 3. gives each replica set its own namespace, rbac.yaml applied there, and
    one ServiceAccount per replica (so that the audit log attributes every
    request to a replica); per implementation: one set left alone for the
@@ -37,6 +38,13 @@ electors and the control plane are built, plus the scale part):
 6. writes bench/results.json (--scale-only: only its "scale" section, every other
    key kept) and runs bench/render.py (BENCHMARKS.md, bench/*.svg).
 
+Steps 3 to 5 are the Rust program's (bench/main.rs, on the test harness the
+chaos suite shares): this script runs it once for the local part, passing it the
+binaries, the seed, the trial counts and the steady seconds, and merges what it
+alone knows (the builds) into its results; then once more with --scale-only for
+the scale part (bench/scale.rs), which writes its section into the results file
+itself, every other key kept.
+
 Only the standard library. Every process it starts is tied to it with
 PR_SET_PDEATHSIG (they are all started from the main thread, since the signal
 follows the thread that forked) and stopped in a finally block.
@@ -51,10 +59,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from k8sbench import driver, local, scale, session
+from k8sbench import driver, local, scale_part, session
 from k8sbench.common import BENCH, BenchError, log
-from k8sbench.results import read_results, write_results
-from k8sbench.scale import SCALE_NS
+from k8sbench.results import write_results
+from k8sbench.scale_part import SCALE_NS
 
 
 def parse_args() -> argparse.Namespace:
@@ -126,18 +134,16 @@ def main() -> int:
     run = driver.prepare(args, command, seed)
     try:
         driver.build(run)
-        driver.start_control_plane(run)
+        driver.get_control_plane_binaries(run)
         driver.finish_images(run)
-        if args.scale_only:
-            # The scale part alone: every other key of the results file is kept as it is.
-            results = read_results(Path(args.out))
-        else:
-            results = local.measure(run)
-        if args.scale:
-            scale.measure(run, results)
         out = Path(args.out)
-        write_results(out, results)
-        log(f"wrote {out}")
+        if not args.scale_only:
+            write_results(out, local.measure(run))
+            log(f"wrote {out}")
+        if args.scale:
+            # The scale part's program writes its section into the results file, every other
+            # key kept (with --scale-only, the file as it was).
+            scale_part.measure(run)
     except KeyboardInterrupt:
         log("interrupted; stopping everything")
         return 130

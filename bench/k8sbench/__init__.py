@@ -1,7 +1,9 @@
-"""The benchmark's parts, shared by its three entry points: bench/run.py (local processes
-on one kube-apiserver, `make bench`), bench/cluster.py (Deployments in the one-node
-cluster, `make bench-cluster`) and bench/render.py (results.json → BENCHMARKS.md, the
-README's table and the SVGs). Only the standard library.
+"""The benchmark's Python parts, shared by its three entry points: bench/run.py (local
+processes on one kube-apiserver, `make bench`), bench/cluster.py (Deployments in the
+one-node cluster, `make bench-cluster`) and bench/render.py (results.json → BENCHMARKS.md,
+the README's table and the SVGs). Only the standard library. The local part itself is a
+Rust program on the test harness the chaos suite shares (bench/main.rs and its modules,
+on tests/support/), and so is the scale part (bench/scale.rs); run.py runs it for each.
 
 # Layout
 
@@ -13,28 +15,27 @@ What every part uses:
   the main thread only), and run_cmd().
 - `session`: what both drivers do around their measuring: the recorded command line, the
   seed, signals as KeyboardInterrupt, one run at a time (bench/.run.lock), the render.
-- `build`: `make build`, and bench/client-go-ref built and cached.
+- `build`: `make build`, bench/client-go-ref built and cached, and the benchmark's Rust
+  program (`cargo test --test bench --no-run`).
 - `provenance`: the machine, the git commit and build inputs, the caches, the hashes.
 - `machine_load`: LoadSampler, the share of CPUs busy per phase.
-- `control_plane`: etcd + kube-apiserver with an audit log, its API, and the audit log read.
-- `lease_watch`: LeaseWatcher, the driver's watch on every Lease, and what trials ask of it.
-- `schedule`: trial loops as generators stepped by the main thread (run_all(), drive()).
-- `stats`: percentiles and the summaries results.json keeps.
-- `results`: results.json read and written (the cluster section kept), and the local
-  part's figures as it keeps them.
+- `control_plane`: the control plane's binaries (controlplane.py build), and the admin's
+  API on a runner's API server (the cluster runner's).
+- `lease_watch`: LeaseWatcher, the cluster driver's watch on every Lease, and what trials
+  ask of it.
+- `schedule`: the cluster's trial loops as generators stepped by the main thread
+  (run_all(), drive()).
+- `stats`: percentiles and the summaries the cluster section keeps.
+- `results`: results.json read and written (the sections a run did not measure kept).
 
-The local part (bench/run.py), in the order it runs:
+bench/run.py's parts, in the order it runs:
 
-- `driver`: the run's shared state (Run), prepare, build, start the control plane, stop
-  everything.
-- `replicas`: namespaces, ServiceAccounts and kubeconfigs; Replica and ReplicaSet.
-- `trials`: crash, graceful and first-leadership trials.
-- `steady`: the steady-state window, its requests per role and its memory.
-- `local`: the 3-replica part's steps, from the namespaces to first leadership.
-- `timeline`: the sample of trials the picture shows.
-- `scale`: the scale part, one Lease with N candidates for each N.
-- `scale_planes`: its steady control planes, one per implementation, for the steady-state
-  windows that run beside the trials.
+- `driver`: the run's shared state (Run), prepare, build, the control plane's binaries,
+  stop everything.
+- `local`: the local part: its Rust program run with the run's binaries, seed and counts,
+  and its results merged with what run.py alone knows (the builds).
+- `scale_part`: the scale part: the same program with --scale-only (bench/scale.rs, one
+  Lease with N candidates for each N), which writes its section into the results file.
 
 `cluster/`, the cluster part (bench/cluster.py):
 

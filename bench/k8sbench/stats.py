@@ -1,4 +1,5 @@
-"""Percentiles and the summaries results.json keeps of a list of trials."""
+"""Percentiles and the summaries results.json keeps of a list of trials (the cluster part's;
+the Rust programs' are tests/support/stats.rs)."""
 
 from __future__ import annotations
 
@@ -37,13 +38,3 @@ def field_summary(trials: list[dict], field: str, count_failed: bool = True) -> 
     not (0 if not `count_failed`: a figure that only some trials have, e.g. the one seen by
     the watch, leaves the count to its main figure)."""
     return summary(ok_values(trials, field), failed_count(trials) if count_failed else 0)
-
-
-def trial_summaries(crash: list[dict], graceful: list[dict]) -> dict:
-    """The crash and graceful figures of one replica set, as results.json keeps them."""
-    return {
-        "crash_failover_s": field_summary(crash, "failover_s"),
-        "crash_failover_seen_s": field_summary(crash, "failover_seen_s", count_failed=False),
-        "graceful_handoff_s": field_summary(graceful, "handoff_s"),
-        "graceful_handoff_seen_s": field_summary(graceful, "handoff_seen_s", count_failed=False),
-    }
