@@ -29,16 +29,28 @@ impl Runner {
     /// progress and errors go straight to the terminal, not through the test harness. If it
     /// exits first, panics with `hint` (what it needs, how to retry by hand).
     pub fn start(script: &Path, dir: &Path, hint: &str) -> Runner {
+        Self::try_start(script, dir, &[], hint).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Runner::start`] with `extra` arguments after `run` (the cluster's `--image=...`),
+    /// returning the error instead of panicking: for a program that must clean up and report.
+    pub fn try_start(
+        script: &Path,
+        dir: &Path,
+        extra: &[String],
+        hint: &str,
+    ) -> Result<Runner, String> {
         let _ = std::fs::remove_dir_all(dir);
         let mut child = Command::new("python3")
             .arg(script)
             .args(["run", "--lifeline-stdin", "--dir"])
             .arg(dir)
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} ({e}): {hint}", script.display()));
+            .map_err(|e| format!("cannot start {} ({e}): {hint}", script.display()))?;
         let stdin = child.stdin.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -46,23 +58,25 @@ impl Runner {
             line.clear();
             if stdout.read_line(&mut line).unwrap_or(0) == 0 {
                 let status = child.wait().ok();
-                panic!(
+                return Err(format!(
                     "{} did not start (it exited: {status:?}); its error is printed above. {hint}",
                     script.display()
-                );
+                ));
             }
             if line.trim().starts_with("READY ") {
                 break;
             }
         }
-        let state = serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap())
-            .expect("the runner's state.json is JSON");
-        Runner {
+        let state = std::fs::read(dir.join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| format!("{}/state.json is missing or not JSON", dir.display()))?;
+        Ok(Runner {
             dir: dir.to_path_buf(),
             state,
             control: Mutex::new(Some((stdin, stdout))),
             child: Mutex::new(child),
-        }
+        })
     }
 
     /// A text entry of `state.json`.
@@ -96,6 +110,12 @@ impl Runner {
     /// Closes the lifeline and waits up to `limit` for the runner to finish tearing down;
     /// returns how long it took. Panics if it exits with an error or takes longer.
     pub fn stop(&self, limit: Duration) -> Duration {
+        self.try_stop(limit).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Runner::stop`], returning the error instead of panicking. After `limit` the runner
+    /// is killed (its guard process still tears everything down).
+    pub fn try_stop(&self, limit: Duration) -> Result<Duration, String> {
         let t = Instant::now();
         drop(
             self.control
@@ -105,14 +125,19 @@ impl Runner {
         );
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "the runner exited with {status}");
-                return t.elapsed();
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(t.elapsed()),
+                Ok(Some(status)) => return Err(format!("the runner exited with {status}")),
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot wait for the runner: {e}")),
             }
-            assert!(
-                t.elapsed() < limit,
-                "the runner did not stop within {limit:?}"
-            );
+            if t.elapsed() >= limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "the runner did not stop within {limit:?}; killed it (its guard cleans up)"
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
