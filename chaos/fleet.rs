@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8sensus::log_event;
 
-use crate::lease_watcher::LeaseWatcher;
+use crate::support::lease_watch::LeaseWatcher;
 use crate::support::overlap::{self, Term};
 use crate::support::proxy::{Proxy, socket_addr_of};
 use crate::support::{LEASE, Replica, SpawnOptions, TestNamespace, wait_for};
@@ -112,8 +112,8 @@ impl Fleet {
 
     pub fn watch_lease(&mut self) {
         self.watcher = Some(LeaseWatcher::start(
-            self.ns.cp.kubeconfig.clone(),
-            self.ns.name.clone(),
+            &self.ns.cp.kubeconfig,
+            Some(&self.ns.name),
         ));
     }
 
@@ -193,8 +193,8 @@ impl Fleet {
         }
         if let Some(w) = &self.watcher {
             text.push_str("===== the Lease as the test watched it =====\n");
-            for e in w.events() {
-                text.push_str(&format!("{:?} {:?}\n", e.at, e.holder));
+            for e in w.all(&self.ns.name) {
+                text.push_str(&format!("{:?} {} {:?}\n", e.at, e.kind.name(), e.holder));
             }
         }
         text

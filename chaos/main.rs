@@ -26,15 +26,16 @@
 //! - `faults/`: the catalogue (`mod.rs`), and each fault's script in a file named after it.
 //! - `trial.rs`: one trial: the script, then the checks every trial must pass, and its record.
 //! - `fleet.rs`: a trial's replicas, each behind its proxy, in a fresh namespace.
-//! - `lease_watcher.rs`: the Lease's changes as a standby sees them.
 //! - `pool.rs`: the schedule: a few trials at a time, the API server restarts alone.
 //! - `results.rs`: the results file as types, its schema, which the renderer reads too.
 //! - `summarize.rs`: the trials' records summed up into those types.
-//! - `stats.rs`: percentiles and rounding. `provenance.rs`: the commit, binary and machine.
 //! - `render.rs`: CHAOS.md from the results' types (`--render-only` reads them back from a
 //!   results file); tests/harness.rs tests it.
-//! - `../tests/support/`: the control plane, namespaces, replicas, the proxy and the overlap
-//!   checker, shared with the other test binaries. Their own tests are in tests/harness.rs.
+//! - `../tests/support/`: the control plane, namespaces, replicas, the proxy, the overlap
+//!   checker, the Lease watcher (`lease_watch`: the Lease's changes as a standby sees them),
+//!   percentiles and rounding (`stats`), and the commit, binary and machine (`provenance`),
+//!   shared with the benchmark and the other test binaries. Their own tests are in
+//!   tests/harness.rs.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -42,12 +43,9 @@ mod support;
 mod args;
 mod faults;
 mod fleet;
-mod lease_watcher;
 mod pool;
-mod provenance;
 mod render;
 mod results;
-mod stats;
 mod summarize;
 mod trial;
 
@@ -62,11 +60,11 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::args::{Args, Settings};
 use crate::faults::Fault;
-use crate::provenance::{SourceState, load_average};
-use crate::results::{LoadAverage, Provenance, Results};
-use crate::stats::round3;
+use crate::results::{LoadAverage, Machine, Provenance, Results};
 use crate::summarize::Run;
-use crate::support::{Timings, control_plane};
+use crate::support::provenance::{self, SourceSnapshot, sha256_file};
+use crate::support::stats::round3;
+use crate::support::{BIN, Timings, control_plane};
 use crate::trial::TrialRecord;
 
 /// The election timings of every replica: 4 s / 3 s / 0.5 s.
@@ -174,7 +172,7 @@ fn prepare(settings: &Settings) -> Result<PathBuf, String> {
 
 /// What the results say about the run itself, as it stood when the trials began.
 struct RunStart {
-    source: SourceState,
+    source: SourceSnapshot,
     started_at: Timestamp,
     started: Instant,
     load: String,
@@ -183,7 +181,7 @@ struct RunStart {
 impl RunStart {
     fn now() -> Self {
         RunStart {
-            source: SourceState::now(),
+            source: SourceSnapshot::now(),
             started_at: Timestamp::now(),
             started: Instant::now(),
             load: load_average(),
@@ -200,8 +198,40 @@ impl RunStart {
                 start: self.load,
                 end: load_average(),
             },
-            produced_by: Provenance::since(self.source),
+            produced_by: produced_by(self.source),
         }
+    }
+}
+
+/// /proc/loadavg's three load averages, as the results write them.
+fn load_average() -> String {
+    provenance::load_average()
+        .map(|x| format!("{x:.2}"))
+        .join(" ")
+}
+
+/// The provenance of a run whose trials began with the source at `at_start`, as of now: the
+/// binary's source changed during the run if its build inputs hash differently now (a commit
+/// that only touched tests or documents does not count).
+fn produced_by(at_start: SourceSnapshot) -> Provenance {
+    let at_end = SourceSnapshot::now();
+    let machine = provenance::Machine::now();
+    let known = |s: String| (!s.is_empty()).then_some(s);
+    Provenance {
+        source_changed_during_run: at_start.build_inputs_sha256 != at_end.build_inputs_sha256,
+        commit: known(at_start.commit),
+        commit_subject: known(at_start.commit_subject),
+        working_tree_changes: at_start.dirty_paths,
+        binary_sha256: sha256_file(std::path::Path::new(BIN)),
+        commit_at_end: known(at_end.commit),
+        machine: Machine {
+            cpus: Some(machine.cpus),
+            cpu_model: known(machine.cpu_model),
+            memory_gib: machine.memory_gib.map(round3),
+            kernel: machine.kernel,
+            rustc: machine.rustc,
+            kubernetes: "v1.33.13 (kube-apiserver from hack/control-plane)".to_string(),
+        },
     }
 }
 

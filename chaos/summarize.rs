@@ -8,7 +8,7 @@ use crate::results::{
     ClockSkew, FaultSummary, FrozenExample, FrozenLeader, LoadAverage, Problem, Provenance,
     Results, Timings, TrialResult,
 };
-use crate::stats::{percentile, round3};
+use crate::support::stats::{percentile, round3};
 use crate::trial::TrialRecord;
 use crate::{T, TASK_PERIOD};
 

@@ -14,8 +14,8 @@ use crate::args::Settings;
 use crate::faults::{Fault, secs};
 use crate::fleet::Fleet;
 use crate::results::{Notes, ResumedLine};
-use crate::stats::round3;
 use crate::support::overlap;
+use crate::support::stats::round3;
 
 /// One randomized trial of one fault: its random choices, what it set up, what it found.
 pub struct Trial {
@@ -125,11 +125,12 @@ impl Trial {
     /// the test's own watch saw it, and returns that holder.
     pub fn note_takeover_delay(&mut self, old: usize) -> Option<String> {
         let name = self.fleet().replicas[old].name.clone();
+        let ns = self.fleet().ns.name.clone();
         let found = self
             .fleet()
             .watcher
             .as_ref()
-            .and_then(|w| w.takeover_after_last_change(&name));
+            .and_then(|w| w.takeover_after_last_change(&ns, &name));
         let (delay, next) = found?;
         self.notes.takeover_after_last_change_s = Some(round3(delay));
         self.notes.took_over = Some(next.clone());

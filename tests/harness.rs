@@ -6,15 +6,13 @@
 //! - `metrics_text`: the one /metrics reader accepts what k8sensus serves and refuses what a
 //!   Prometheus scraper would.
 //! - `overlap_checker`: the checker keys on `event` and can fail.
-//! - `chaos_stats_and_proxy`: the chaos suite's percentiles are nearest-rank, and the fault
-//!   proxy's modes do what they say.
+//! - `chaos_stats_and_proxy`: percentiles interpolate linearly between the closest ranks
+//!   (the one definition the chaos suite and the benchmark share), and the fault proxy's
+//!   modes do what they say.
 //! - `chaos_render`: CHAOS.md is rendered from the results' types, and the committed
 //!   chaos/results.json reads back into them and renders the committed CHAOS.md.
 
 mod support;
-
-#[path = "../chaos/stats.rs"]
-mod stats;
 
 #[path = "../chaos/results.rs"]
 mod results;
@@ -504,16 +502,34 @@ mod overlap_checker {
 mod chaos_stats_and_proxy {
     use std::time::{Duration, Instant};
 
-    use crate::stats::{percentile, round3};
     use crate::support::proxy::Proxy;
+    use crate::support::stats::{Summary, percentile, round3};
 
+    /// Percentiles interpolate linearly between the closest ranks (numpy's default), in
+    /// whatever order the values come.
     #[test]
-    fn percentiles_are_nearest_rank() {
-        let values: Vec<f64> = (1..=20).map(f64::from).collect();
-        assert_eq!(percentile(&values, 90.0), Some(18.0));
-        assert_eq!(percentile(&values, 50.0), Some(10.0));
+    fn percentiles_interpolate_between_closest_ranks() {
+        let values: Vec<f64> = (1..=20).rev().map(f64::from).collect();
+        assert_eq!(percentile(&values, 90.0), Some(18.1));
+        assert_eq!(percentile(&values, 50.0), Some(10.5));
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 90.0), Some(3.7));
         assert_eq!(percentile(&[3.0], 90.0), Some(3.0));
         assert_eq!(percentile(&[], 90.0), None);
+    }
+
+    /// A summary counts the trials that gave a figure and those that failed.
+    #[test]
+    fn summaries_count_failed_trials() {
+        let s = Summary::of(&[2.0, 1.0, 3.0], 1);
+        assert_eq!(
+            (s.p50, s.max, s.min, s.mean, s.trials, s.failed_trials),
+            (Some(2.0), Some(3.0), Some(1.0), Some(2.0), 3, 1)
+        );
+        let none = Summary::of(&[], 2);
+        assert_eq!(
+            (none.p50, none.mean, none.trials, none.failed_trials),
+            (None, None, 0, 2)
+        );
     }
 
     #[test]

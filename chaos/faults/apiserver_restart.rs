@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::secs;
-use crate::stats::round3;
 use crate::support::control_plane;
+use crate::support::stats::round3;
 use crate::trial::Trial;
 
 pub fn what() -> String {

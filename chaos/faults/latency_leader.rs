@@ -5,7 +5,7 @@ use rand::Rng;
 
 use super::secs;
 use crate::T;
-use crate::stats::round3;
+use crate::support::stats::round3;
 use crate::trial::Trial;
 
 pub fn what() -> String {

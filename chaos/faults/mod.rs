@@ -169,5 +169,5 @@ pub async fn partition_for(t: &mut Trial, leader: usize, hold: Duration) {
     tokio::time::sleep(hold).await;
     t.fleet().proxies[leader].pass();
     t.healed();
-    t.notes.partitioned_s = Some(crate::stats::round3(hold.as_secs_f64()));
+    t.notes.partitioned_s = Some(crate::support::stats::round3(hold.as_secs_f64()));
 }

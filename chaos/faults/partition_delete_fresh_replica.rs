@@ -7,8 +7,8 @@ use rand::Rng;
 
 use super::secs;
 use crate::T;
-use crate::stats::round3;
 use crate::support::LEASE;
+use crate::support::stats::round3;
 use crate::trial::Trial;
 
 pub fn what() -> String {

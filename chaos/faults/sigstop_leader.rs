@@ -10,9 +10,9 @@ use rand::Rng;
 use super::secs;
 use crate::T;
 use crate::results::ResumedLine;
-use crate::stats::round3;
 use crate::support::LogLine;
 use crate::support::overlap;
+use crate::support::stats::round3;
 use crate::trial::Trial;
 
 /// How many of the resumed leader's first lines the results keep, for CHAOS.md's example.

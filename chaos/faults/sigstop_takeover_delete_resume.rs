@@ -7,7 +7,7 @@ use rand::Rng;
 
 use super::secs;
 use crate::T;
-use crate::stats::round3;
+use crate::support::stats::round3;
 use crate::support::{LEASE, wait_for};
 use crate::trial::Trial;
 

@@ -10,8 +10,8 @@ use rand::Rng;
 
 use super::{partition_for, secs};
 use crate::fleet::Fleet;
-use crate::stats::{percentile, round3};
 use crate::support::overlap;
+use crate::support::stats::{percentile, round3};
 use crate::trial::Trial;
 use crate::{T, TASK_PERIOD};
 

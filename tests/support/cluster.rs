@@ -20,7 +20,7 @@ use super::REPO;
 use super::control_plane::run_kubectl;
 use super::log::{LogLine, parse_line};
 use super::overlap::{Term, terms_by_replica};
-use super::runner::Runner;
+use super::runner::{Runner, RunnerOptions};
 use super::wait::wait_until;
 
 fn script() -> PathBuf {
@@ -193,11 +193,15 @@ impl Cluster {
             .iter()
             .map(|a| format!("--image={}", a.display()))
             .collect();
-        let runner = Runner::try_start(
+        let options = RunnerOptions {
+            args: extra,
+            ..RunnerOptions::default()
+        };
+        let runner = Runner::try_start_with(
             &script(),
             dir,
-            &extra,
             "Run `make cluster` to see the runner's own output",
+            &options,
         )?;
         Ok(Cluster {
             kubeconfig: runner.path("kubeconfig"),

@@ -1,5 +1,7 @@
 //! A real control plane (etcd + kube-apiserver) per test binary, started on first use, and
-//! the two ways the tests talk to it: kubectl and a kube client.
+//! the two ways the tests talk to it: kubectl and a kube client. A program that needs more
+//! (the benchmark runs several at once, each with an audit log) starts its own with
+//! [`ControlPlane::start_with`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,8 @@ use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::REPO;
-use super::runner::Runner;
+use super::metrics::Metrics;
+use super::runner::{Runner, RunnerOptions};
 
 /// One etcd + kube-apiserver for this test binary.
 pub struct ControlPlane {
@@ -30,7 +33,111 @@ pub fn control_plane() -> &'static ControlPlane {
     CONTROL_PLANE.get_or_init(ControlPlane::start)
 }
 
+/// What [`ControlPlane::start_with`] lets a caller choose.
+#[derive(Clone, Debug, Default)]
+pub struct ControlPlaneOptions {
+    /// A bin dir for `K8SENSUS_CONTROL_PLANE_BIN` (one whose kube-apiserver writes an audit
+    /// log, say: [`super::audit::audit_bin_dir`]); controlplane.py's own build if `None`.
+    pub bin_dir: Option<PathBuf>,
+    /// A file for the runner's messages; the terminal if `None`.
+    pub log: Option<PathBuf>,
+}
+
+/// The directory of the control plane's binaries as `hack/control-plane/controlplane.py
+/// build` prints it (the per-machine cache; built first if it is not there, which takes
+/// several minutes once). The error says how to get them by hand.
+pub fn control_plane_bin() -> Result<PathBuf, String> {
+    let script = Path::new(REPO).join("hack/control-plane/controlplane.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("build")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run {} ({e}); run `make control-plane-bin`",
+                script.display()
+            )
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.lines().last() {
+        Some(dir) if out.status.success() && Path::new(dir.trim()).is_dir() => {
+            Ok(PathBuf::from(dir.trim()))
+        }
+        _ => Err(format!(
+            "the control plane's binaries are missing and could not be built ({}; its error is \
+             above): run `make control-plane-bin` (it needs go and the Go module proxy once)",
+            out.status
+        )),
+    }
+}
+
 impl ControlPlane {
+    /// A control plane of the caller's own in `dir` (which must not exist yet, or is
+    /// replaced), independent of [`control_plane`]'s: several can run at once, each on free
+    /// ports. It runs until [`ControlPlane::stop`], or until this process exits.
+    pub fn start_with(dir: &Path, options: &ControlPlaneOptions) -> Self {
+        let script = Path::new(REPO).join("hack/control-plane/controlplane.py");
+        let mut runner_options = RunnerOptions {
+            stderr_to: options.log.clone(),
+            ..RunnerOptions::default()
+        };
+        if let Some(bin) = &options.bin_dir {
+            runner_options.env.push((
+                "K8SENSUS_CONTROL_PLANE_BIN".into(),
+                bin.display().to_string(),
+            ));
+        }
+        let runner = Runner::start_with(
+            &script,
+            dir,
+            "It needs the control plane's binaries (`make control-plane-bin`), python3 and openssl",
+            &runner_options,
+        );
+        Self::from_runner(dir, runner)
+    }
+
+    fn from_runner(dir: &Path, runner: Runner) -> Self {
+        ControlPlane {
+            kubeconfig: runner.path("kubeconfig"),
+            kubectl: runner.path("kubectl"),
+            server: runner.text("server"),
+            ca_file: runner.path("ca_file"),
+            dir: dir.to_path_buf(),
+            runner,
+        }
+    }
+
+    /// An entry of the runner's `state.json` (`kubernetes_version`, say), if it is text.
+    pub fn state_text(&self, key: &str) -> Option<String> {
+        self.runner.state[key].as_str().map(str::to_string)
+    }
+
+    /// Closes the runner's lifeline without waiting; [`ControlPlane::stop`] waits.
+    pub fn let_go(&self) {
+        self.runner.let_go();
+    }
+
+    /// Stops etcd and kube-apiserver and waits (up to 60 s) for the runner to finish.
+    pub fn stop(&self) {
+        self.runner.stop(std::time::Duration::from_secs(60));
+    }
+
+    /// kube-apiserver's own `process_cpu_seconds_total`, from its /metrics (as the admin).
+    pub async fn apiserver_cpu_seconds(&self, admin: &Client) -> Result<f64, String> {
+        let request = http::Request::get("/metrics")
+            .body(Vec::new())
+            .map_err(|e| format!("GET /metrics: {e}"))?;
+        let text = admin
+            .request_text(request)
+            .await
+            .map_err(|e| format!("GET /metrics from kube-apiserver: {e}"))?;
+        Metrics::parse_prometheus(&text)?
+            .get("process_cpu_seconds_total", &[])
+            .ok_or_else(|| "kube-apiserver's /metrics has no process_cpu_seconds_total".into())
+    }
+
     fn start() -> Self {
         let script = Path::new(REPO).join("hack/control-plane/controlplane.py");
         let test_name = std::env::args()
@@ -53,14 +160,7 @@ impl ControlPlane {
             "It needs go, python3 and openssl, and the Go module proxy for the first build; run `make control-plane` to retry by hand",
         );
         eprintln!("[support] control plane ready at {}", runner.text("server"));
-        ControlPlane {
-            kubeconfig: runner.path("kubeconfig"),
-            kubectl: runner.path("kubectl"),
-            server: runner.text("server"),
-            ca_file: runner.path("ca_file"),
-            dir,
-            runner,
-        }
+        Self::from_runner(&dir, runner)
     }
 
     /// Sends one command to the runner (`kill-apiserver`, `start-apiserver`, ...) and returns

@@ -37,6 +37,19 @@ impl Metrics {
         Ok(Metrics(samples))
     }
 
+    /// Reads a Prometheus text exposition (kube-apiserver's /metrics): the same sample lines,
+    /// without OpenMetrics' closing `# EOF`.
+    pub fn parse_prometheus(text: &str) -> Result<Metrics, String> {
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            samples.push(parse_sample(line).ok_or_else(|| format!("bad sample line {line:?}"))?);
+        }
+        Ok(Metrics(samples))
+    }
+
     /// GET /metrics from `addr` and parse it; `None` if it does not answer 200 with a valid
     /// exposition.
     pub fn fetch(addr: &str) -> Option<Metrics> {

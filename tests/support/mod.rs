@@ -6,9 +6,15 @@
 //! - [`control_plane`]: one etcd + kube-apiserver per test binary; kubectl and kube clients.
 //! - [`namespace`]: a fresh namespace per test, with rbac.yaml and a ServiceAccount token.
 //! - [`lease`]: the Lease's name, the timings, and waiting until it names a leader.
-//! - [`replica`]: `k8sensus` processes with their logs collected.
+//! - [`replica`]: `k8sensus` processes with their logs collected; any elector's replicas with
+//!   a log file each, restarted, signalled and measured (the benchmark's).
 //! - [`log`]: the one parser of k8sensus's log lines (JSON or plain) and their `event` field.
-//! - [`process`]: a child's output as it arrives; bounded waits for its exit.
+//! - [`process`]: a child's output as it arrives; bounded waits for its exit; the lasting
+//!   thread that spawns children tied to this process.
+//! - [`lease_watch`]: the one Lease watcher (list, then watch, resumed), every write kept.
+//! - [`audit`]: kube-apiserver with an audit log, and the log read request by request.
+//! - [`stats`]: the one percentile (linear interpolation) and the trials' summary.
+//! - [`provenance`]: the commit, the build inputs' hash, a file's sha256, the machine.
 //! - [`http`]: the one HTTP client, for the probe server.
 //! - [`metrics`]: the one reader of /metrics.
 //! - [`wait`]: polling with a bound.
@@ -26,18 +32,22 @@
 // Each test binary uses a different part of this module, and of its re-exports.
 #![allow(dead_code, unused_imports)]
 
+pub mod audit;
 pub mod cluster;
 pub mod control_plane;
 pub mod http;
 pub mod lease;
+pub mod lease_watch;
 pub mod log;
 pub mod metrics;
 pub mod namespace;
 pub mod overlap;
 pub mod process;
+pub mod provenance;
 pub mod proxy;
 pub mod replica;
 pub mod runner;
+pub mod stats;
 pub mod wait;
 
 pub use control_plane::{ControlPlane, client_for, control_plane, run_kubectl};

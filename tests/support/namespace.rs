@@ -67,16 +67,102 @@ impl TestNamespace {
             .cp
             .dir
             .join(format!("{}-{file_tag}.kubeconfig", self.name));
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: {sa}\n  user:\n    token: {}\ncontexts:\n- name: {sa}\n  context:\n    cluster: local\n    user: {sa}\n    namespace: {}\ncurrent-context: {sa}\n",
-            self.cp.server,
-            self.cp.ca_file.display(),
-            token.trim(),
-            self.name
-        );
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, token_kubeconfig(self.cp, sa, token, &self.name)).unwrap();
         path
     }
+}
+
+/// A kubeconfig that authenticates to `cp` as `user` with `token`, `namespace` its default.
+pub fn token_kubeconfig(cp: &ControlPlane, user: &str, token: &str, namespace: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: {user}\n  user:\n    token: {}\ncontexts:\n- name: {user}\n  context:\n    cluster: local\n    user: {user}\n    namespace: {namespace}\ncurrent-context: {user}\n",
+        cp.server,
+        cp.ca_file.display(),
+        token.trim(),
+    )
+}
+
+/// The ServiceAccount of replica `slot` in a namespace made by [`setup_namespaces`].
+pub fn replica_service_account(slot: usize) -> String {
+    format!("replica-{slot}")
+}
+
+/// Namespaces for replicas whose every request must be told apart (the benchmark's): for
+/// each `(namespace, replicas)`, the namespace, rbac.yaml applied in it, one ServiceAccount
+/// per replica ([`replica_service_account`]) bound to rbac.yaml's Role, and a kubeconfig per
+/// replica holding a token of its ServiceAccount (TokenRequest, valid 4 h), written to
+/// `dir`. The audit log then names the replica behind each request. Two `kubectl apply` for
+/// all the objects; the tokens through `admin`. Returns `{(namespace, slot): kubeconfig}`.
+pub async fn setup_namespaces(
+    cp: &ControlPlane,
+    admin: &kube::Client,
+    dir: &Path,
+    namespaces: &[(String, usize)],
+) -> Result<std::collections::HashMap<(String, usize), PathBuf>, String> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let apply = |docs: String| {
+        let (ok, _, err) = cp.kubectl_as(&cp.kubeconfig, &["apply", "-f", "-"], Some(&docs));
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("kubectl apply of the namespaces' objects: {err}"))
+        }
+    };
+    apply(
+        namespaces
+            .iter()
+            .map(|(ns, _)| format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"))
+            .collect::<Vec<_>>()
+            .join("---\n"),
+    )?;
+    let mut docs = Vec::new();
+    for (ns, replicas) in namespaces {
+        docs.push(rbac_yaml_for(ns));
+        let mut subjects = String::new();
+        for slot in 0..*replicas {
+            let sa = replica_service_account(slot);
+            docs.push(format!(
+                "---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {sa}\n  namespace: {ns}\n"
+            ));
+            subjects.push_str(&format!(
+                "  - kind: ServiceAccount\n    name: {sa}\n    namespace: {ns}\n"
+            ));
+        }
+        docs.push(format!(
+            "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: bench-replicas\n  namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: k8sensus-leader-election\nsubjects:\n{subjects}"
+        ));
+    }
+    apply(docs.join("\n"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut kubeconfigs = std::collections::HashMap::new();
+    for (ns, replicas) in namespaces {
+        let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(admin.clone(), ns);
+        for slot in 0..*replicas {
+            let sa = replica_service_account(slot);
+            let request = TokenRequest {
+                spec: TokenRequestSpec {
+                    expiration_seconds: Some(4 * 3600),
+                    ..TokenRequestSpec::default()
+                },
+                ..TokenRequest::default()
+            };
+            let token = accounts
+                .create_token_request(&sa, &Default::default(), &request)
+                .await
+                .map_err(|e| format!("TokenRequest for {ns}/{sa}: {e}"))?
+                .status
+                .map(|s| s.token)
+                .ok_or_else(|| format!("TokenRequest for {ns}/{sa}: no token in the answer"))?;
+            let path = dir.join(format!("{ns}-{sa}.kubeconfig"));
+            std::fs::write(&path, token_kubeconfig(cp, &sa, &token, ns))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+            kubeconfigs.insert((ns.clone(), slot), path);
+        }
+    }
+    Ok(kubeconfigs)
 }
 
 impl Drop for TestNamespace {

@@ -132,3 +132,37 @@ pub fn run_to_end(mut cmd: Command, limit: Duration) -> std::process::Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// Spawns `cmd` from one thread that lives as long as this process: a child started under
+/// `setpriv --pdeathsig KILL` (or with PR_SET_PDEATHSIG) gets the signal when the *thread*
+/// that forked it ends, not the process. Starting every long-lived child here lets the
+/// thread that asks for it end (a trial lane that is done, say) while the child runs on; it
+/// still dies with this process, however it exits.
+pub fn spawn_from_lasting_thread(cmd: Command) -> std::io::Result<Child> {
+    use std::sync::OnceLock;
+    use std::sync::mpsc::{Sender, channel};
+    type Request = (Command, Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = channel::<Request>();
+        std::thread::Builder::new()
+            .name("spawner".into())
+            .spawn(move || {
+                // Never returns while the process runs: the senders live in a static.
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("spawn the spawner thread");
+        Mutex::new(tx)
+    });
+    let (reply, answer) = channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((cmd, reply))
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the spawner thread is gone"))?
+}

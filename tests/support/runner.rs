@@ -15,6 +15,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// What [`Runner::start_with`] lets a caller choose.
+#[derive(Clone, Debug, Default)]
+pub struct RunnerOptions {
+    /// Environment variables added to the runner's (`K8SENSUS_CONTROL_PLANE_BIN`, say).
+    pub env: Vec<(String, String)>,
+    /// A file for its messages (stderr); the terminal if `None`.
+    pub stderr_to: Option<PathBuf>,
+    /// Arguments after `run --lifeline-stdin --dir DIR` (the cluster's `--image=ARCHIVE`).
+    pub args: Vec<String>,
+}
+
 /// A running runner: its state directory, its `state.json`, and its command line.
 pub struct Runner {
     pub dir: PathBuf,
@@ -29,26 +40,44 @@ impl Runner {
     /// progress and errors go straight to the terminal, not through the test harness. If it
     /// exits first, panics with `hint` (what it needs, how to retry by hand).
     pub fn start(script: &Path, dir: &Path, hint: &str) -> Runner {
-        Self::try_start(script, dir, &[], hint).unwrap_or_else(|e| panic!("{e}"))
+        Self::start_with(script, dir, hint, &RunnerOptions::default())
     }
 
-    /// [`Runner::start`] with `extra` arguments after `run` (the cluster's `--image=...`),
-    /// returning the error instead of panicking: for a program that must clean up and report.
-    pub fn try_start(
+    /// Like [`Runner::start`], with extra environment variables and arguments and, if asked
+    /// for, its messages in a file rather than on the terminal (the panic then points there).
+    pub fn start_with(script: &Path, dir: &Path, hint: &str, options: &RunnerOptions) -> Runner {
+        Self::try_start_with(script, dir, hint, options).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Runner::start_with`], returning the error instead of panicking: for a program that
+    /// must clean up and report.
+    pub fn try_start_with(
         script: &Path,
         dir: &Path,
-        extra: &[String],
         hint: &str,
+        options: &RunnerOptions,
     ) -> Result<Runner, String> {
         let _ = std::fs::remove_dir_all(dir);
+        let stderr = match &options.stderr_to {
+            Some(path) => Stdio::from(
+                std::fs::File::create(path)
+                    .map_err(|e| format!("cannot create {} ({e})", path.display()))?,
+            ),
+            None => Stdio::inherit(),
+        };
+        let hint = match &options.stderr_to {
+            Some(path) => format!("{hint} (its messages are in {})", path.display()),
+            None => hint.to_string(),
+        };
         let mut child = Command::new("python3")
             .arg(script)
             .args(["run", "--lifeline-stdin", "--dir"])
             .arg(dir)
-            .args(extra)
+            .args(&options.args)
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| format!("cannot start {} ({e}): {hint}", script.display()))?;
         let stdin = child.stdin.take().unwrap();
@@ -105,6 +134,17 @@ impl Runner {
             "the runner answered {command:?} with {answer:?}"
         );
         answer.trim().to_string()
+    }
+
+    /// Closes the lifeline without waiting: the runner starts tearing down. Letting several
+    /// go first, then [`Runner::stop`] on each, stops them at the same time.
+    pub fn let_go(&self) {
+        drop(
+            self.control
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
     }
 
     /// Closes the lifeline and waits up to `limit` for the runner to finish tearing down;
