@@ -75,6 +75,8 @@ pub struct Args {
     #[arg(long, value_name = "EPOCH")]
     pub since: Option<f64>,
     #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
+    #[command(flatten)]
     pub libtest: Libtest,
 }
 

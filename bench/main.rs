@@ -67,6 +67,7 @@
 mod support;
 
 mod args;
+mod cluster;
 mod driver;
 mod first;
 mod local;
@@ -89,7 +90,11 @@ use crate::progress::log;
 /// Exit status 0 when the run completed and its results are written, 1 when it failed, 2
 /// for bad usage.
 fn main() -> ExitCode {
-    let settings = match Settings::try_from(Args::parse()) {
+    let args = Args::parse();
+    if args.cluster.cluster {
+        return cluster::main_from(&args);
+    }
+    let settings = match Settings::try_from(args) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("error: {e}");

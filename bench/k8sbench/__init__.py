@@ -36,17 +36,9 @@ The local part (bench/run.py), in the order it runs:
 - `scale_planes`: its steady control planes, one per implementation, for the steady-state
   windows that run beside the trials.
 
-`cluster/`, the cluster part (bench/cluster.py):
-
-- `config`: its fixed settings (names, timings, how often it looks).
-- `runner`: the cluster runner and its API, the pod watch, what a stopped cluster left.
-- `pod_logs`: the kubelet's log files tailed, each line parsed and marked.
-- `terms`: terms of leader work and their overlaps (tests/support/overlap.rs's rules).
-- `deployment`: a Deployment under test, the cluster-wide turn, the waits trials share.
-- `trials`: delete, crash and rollout trials, each deployment's sequence, the first apply.
-- `deploy`: the client-go image and the overlay that deploys it.
-- `results`: the "cluster" section and its method.
-- `driver`: the run's shared state (ClusterRun) and its steps.
+The cluster part is in Rust: bench/cluster.py runs the bench program's cluster part
+(bench/cluster/, whose mod.rs lists its modules) after building the client-go image with
+`build` and `processes`.
 
 `render/`, bench/render.py's sections and pictures:
 
