@@ -25,8 +25,11 @@
 //!
 //! # Layout
 //!
-//! - `main.rs`: this map, and the run, from the flags to the exit status.
+//! - `main.rs`: this map, and the run, from the flags to the exit status (`--cluster` runs
+//!   the cluster part instead).
 //! - `args.rs`: the flags, and the settings built from them.
+//! - `cluster/`: the cluster part (`--cluster`, run by bench/cluster.py): both
+//!   implementations as Deployments in the one-node cluster; `cluster/mod.rs` has its layout.
 //! - `driver.rs`: the run's shared state (`Bench`), a control plane with its audit log, admin
 //!   client and watch (`Plane`), starting and stopping.
 //! - `replicas.rs`: a set of replicas on one Lease (`ReplicaSet`), the timeline's markers.

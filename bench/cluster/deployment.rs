@@ -390,7 +390,10 @@ impl<'a> Deployment<'a> {
             if let Some(mut e) = child.stderr.take() {
                 let _ = std::io::Read::read_to_string(&mut e, &mut err);
             }
-            let tail = &err[err.len().saturating_sub(2000)..];
+            let tail: String = {
+                let chars: Vec<char> = err.chars().collect();
+                chars[chars.len().saturating_sub(2000)..].iter().collect()
+            };
             return Err(BenchError::Failed(format!(
                 "kubectl {what} failed ({status}): {tail}"
             )));
