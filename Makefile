@@ -30,7 +30,7 @@ demo: ## [start here] the kind walkthrough on a one-node cluster here (or, where
 test: deps lint control-plane-bin images ## [start here] every check CI runs: formatting, clippy, docs, manifests, unit, CLI and end-to-end tests, examples, the walkthrough on a real cluster, the benchmark's unit tests
 	@echo "==> python3 -m unittest discover -s bench (the benchmark's pure parts: no control plane, cluster or replica; about a second)"
 	python3 -m unittest discover -s bench
-	@echo "==> cargo test (unit, CLI, examples, end-to-end against the real kube-apiserver, and the walkthrough on a real cluster)"
+	@echo "==> cargo test (unit, CLI, examples, end-to-end against the real kube-apiserver, the chaos suite's and the benchmark's smoke runs, and the walkthrough on a real cluster)"
 	# tests/e2e/examples.rs runs target/debug/examples/*: cargo test builds the examples but
 	# does not put them there (a fresh target/ has none), cargo build --examples does.
 	cargo build --locked --examples

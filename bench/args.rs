@@ -31,7 +31,8 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub client_go_bin: Option<PathBuf>,
     /// The control plane's binaries, as `hack/control-plane/controlplane.py build` prints
-    /// them [default: ask controlplane.py]
+    /// them [default: controlplane.py's cache on this machine; `make control-plane-bin`
+    /// builds it]
     #[arg(long, value_name = "DIR")]
     pub control_plane_bin: Option<PathBuf>,
     /// Crash trials per implementation, shared between its lanes
@@ -151,9 +152,8 @@ impl TryFrom<Args> for Settings {
                 }
             });
         let scratch = args.out.is_none();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(REPO).join("target"));
+        // cargo's scratch directory for integration tests (target/tmp).
+        let scratch_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke");
         let now = crate::support::lease_watch::epoch_now();
         Ok(Settings {
             k8sensus_bin: args
@@ -172,13 +172,11 @@ impl TryFrom<Args> for Settings {
             seed: args
                 .seed
                 .unwrap_or_else(|| rand::random::<u64>() % (1 << 30)),
-            out: args
-                .out
-                .unwrap_or_else(|| target.join("bench-smoke-results.json")),
+            out: args.out.unwrap_or_else(|| scratch_dir.join("results.json")),
             scratch,
             log_dir: args.log_dir.unwrap_or_else(|| {
                 if scratch {
-                    target.join("bench-smoke-logs")
+                    scratch_dir.join("logs")
                 } else {
                     PathBuf::from(REPO).join("bench/.logs")
                 }

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from k8sbench import session
-from k8sbench.build import build_client_go_ref
+from k8sbench.build import build_bench_program, build_client_go_ref
 from k8sbench.common import BENCH, LOG_DIR, REPO, T0, log
 from k8sbench.results import read_results, write_results
 from k8sbench.processes import run_cmd, spawn
@@ -76,20 +76,6 @@ def client_go_image() -> tuple[Path, str, Path, bool]:
                   heartbeat="building or finding the client-go-ref image", show_stderr=True)
     _, archive, name = out.strip().splitlines()[-1].split()
     return Path(archive), name, binary, cached
-
-
-def bench_program() -> Path:
-    """The bench program (the `bench` test target), built if it is not; its executable."""
-    log("the bench program: cargo test --no-run --test bench")
-    out = run_cmd(["cargo", "test", "--locked", "--no-run", "--test", "bench",
-                   "--message-format=json-render-diagnostics"], timeout=3600,
-                  heartbeat="building the bench program", show_stderr=True)
-    for line in out.splitlines():
-        msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg.get("executable") \
-                and msg["target"]["name"] == "bench":
-            return Path(msg["executable"])
-    raise SystemExit("cargo built no executable for the bench test target")
 
 
 def run_cluster_part(program: Path, args: argparse.Namespace, command: str, seed: int,
@@ -132,7 +118,8 @@ def main() -> int:
         build_since = time.time()
         image = client_go_image()
         log(f"client-go-ref image {image[1]} ({image[0].name})")
-        program = bench_program()
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        program, _ = build_bench_program()
     except KeyboardInterrupt:
         log("interrupted")
         return 130

@@ -76,6 +76,33 @@ impl Plane {
         })
     }
 
+    /// Several started at the same time, each `(name, audit_name, log_file)` as
+    /// [`Plane::start`] takes them, each from a thread of its own (a control plane takes
+    /// seconds to come up, more on a busy machine). In the order given; the first error if any
+    /// failed (those that started are stopped when dropped: their runners' lifelines close).
+    pub fn start_together(
+        rt: &tokio::runtime::Runtime,
+        real: &Path,
+        work: &Path,
+        planes: &[(&str, &str, PathBuf)],
+    ) -> Result<Vec<Plane>, String> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = planes
+                .iter()
+                .map(|(name, audit, log_file)| {
+                    scope.spawn(move || Plane::start(rt, real, work, name, audit, log_file))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a control plane did not start (see above)".into()))
+                })
+                .collect()
+        })
+    }
+
     /// Stops its watch and its control plane, keeping its audit log in `log_dir`.
     pub fn stop(&mut self, log_dir: &Path) {
         self.watcher.stop();
@@ -140,35 +167,14 @@ pub fn rng_for(seed: u64, stream: &str) -> StdRng {
 }
 
 impl Bench {
-    /// The work directory, the load sampler, the implementations, then the control plane
-    /// with its audit log and the driver's watch.
+    /// The implementations and the control plane's binaries (checked first, so that a run
+    /// that cannot start leaves nothing behind), the log and work directories, the load
+    /// sampler, then the control plane with its audit log and the driver's watch.
     pub fn start(settings: Settings) -> Result<Bench, String> {
         let started_at = Timestamp::now();
         let started_epoch = epoch_now();
         let load_at_start = load_average();
         let source = SourceSnapshot::now();
-        std::fs::create_dir_all(&settings.log_dir)
-            .map_err(|e| format!("cannot create {}: {e}", settings.log_dir.display()))?;
-        let work = std::env::temp_dir().join(format!(
-            "k8sensus-bench-{}-{}",
-            std::process::id(),
-            settings.seed
-        ));
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work)
-            .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-        log(&format!(
-            "work dir {}, logs in {}, seed {}",
-            work.display(),
-            settings.log_dir.display(),
-            settings.seed
-        ));
-        let sampler = LoadSampler::start();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot build the runtime: {e}"))?;
         for bin in std::iter::once(&settings.k8sensus_bin).chain(&settings.client_go_bin) {
             if !bin.is_file() {
                 return Err(format!("no binary at {}", bin.display()));
@@ -194,15 +200,41 @@ impl Bench {
             Some(dir) => dir.clone(),
             None => control_plane_bin()?,
         };
+        if settings.scratch {
+            // The smoke run's logs are its own: bench/run.py clears bench/.logs itself.
+            let _ = std::fs::remove_dir_all(&settings.log_dir);
+        }
+        std::fs::create_dir_all(&settings.log_dir)
+            .map_err(|e| format!("cannot create {}: {e}", settings.log_dir.display()))?;
+        let sampler = LoadSampler::start();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot build the runtime: {e}"))?;
+        let work = std::env::temp_dir().join(format!(
+            "k8sensus-bench-{}-{}",
+            std::process::id(),
+            settings.seed
+        ));
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work)
+            .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+        log(&format!(
+            "local part: work dir {}, logs in {}, seed {}",
+            work.display(),
+            settings.log_dir.display(),
+            settings.seed
+        ));
         log("starting etcd + kube-apiserver (with an audit log of Lease requests)");
-        let plane = Plane::start(
+        // One plane here; the scale part starts several with the same call.
+        let plane = Plane::start_together(
             &rt,
             &cp_bin,
             &work,
-            "cp",
-            "audit.log",
-            &settings.log_dir.join("controlplane.log"),
-        )?;
+            &[("cp", "audit.log", settings.log_dir.join("controlplane.log"))],
+        )?
+        .remove(0);
         log(&format!("control plane ready at {}", plane.cp.server));
         Ok(Bench {
             settings,
@@ -220,11 +252,17 @@ impl Bench {
         })
     }
 
+    /// The run's kube-apiserver's own `process_cpu_seconds_total`.
+    pub fn apiserver_cpu_seconds(&self) -> Result<f64, String> {
+        self.rt
+            .block_on(self.plane.cp.apiserver_cpu_seconds(&self.plane.admin))
+    }
+
     /// The watch stopped, the control plane stopped, its audit log kept in the log
     /// directory and the work directory removed. (Replicas are killed when their sets drop.)
     pub fn stop_everything(&mut self) {
         self.plane.stop(&self.settings.log_dir);
         let _ = std::fs::remove_dir_all(&self.work);
-        log("stopped every process this run started");
+        log("local part: stopped every process it started");
     }
 }

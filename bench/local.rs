@@ -11,7 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::driver::{Bench, results_key, rng_for};
 use crate::first::{FirstTarget, first_leadership};
 use crate::progress::{elapsed_s, log};
-use crate::replicas::{REPLICAS, ReplicaSet, wait_leaders};
+use crate::replicas::{REPLICAS, ReplicaSet, namespace_name, wait_leaders};
 use crate::results::{
     CrashTrial, FirstRun, GracefulTrial, ImplFigures, ImplTimeline, LocalResults, MachineSection,
     Method, PerImpl, Raw, SourceSection, TrialSummaries, WatchSection,
@@ -34,6 +34,8 @@ pub const TIMINGS: Timings = Timings::REAL;
 pub const SHORT_TIMINGS: Timings = Timings::SHORT;
 /// From the steady sets' leaders to the opening of the steady-state window.
 const STEADY_SETTLE_S: f64 = 15.0;
+/// The time between two "still waiting" lines of a long wait.
+const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How long a set's replicas get to exit after SIGTERM before kill -9.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -52,15 +54,14 @@ struct Figures {
     exits: BTreeMap<String, Vec<ProcessExit>>,
 }
 
-/// `{(implementation index, part): namespace}`. The run's seed is in every name:
-/// ServiceAccount names in the audit log then belong to this run alone.
+/// `{(implementation index, part): namespace}`.
 fn namespaces(bench: &Bench, parts: &[String]) -> BTreeMap<(usize, String), String> {
     let mut out = BTreeMap::new();
     for (j, imp) in bench.impls.iter().enumerate() {
         for p in parts {
             out.insert(
                 (j, p.clone()),
-                format!("bench-{}-{p}-{}", bench.settings.seed % 100_000, imp.key),
+                namespace_name(bench.settings.seed, p, &imp.key),
             );
         }
     }
@@ -88,6 +89,9 @@ pub fn measure(bench: &mut Bench) -> Result<LocalResults, String> {
     ))?;
     log(&format!("namespaces ready: {}", names.join(", ")));
     let mut figures: Vec<Figures> = bench.impls.iter().map(|_| Figures::default()).collect();
+    // kube-apiserver's own CPU over the part, for the progress line at its end (the scale
+    // part keeps this figure; here it only tells how busy the run kept the API server).
+    let cpu_at_start = bench.apiserver_cpu_seconds();
 
     // -- 15s/10s/2s: steady state and memory beside crash, then graceful ----
     standard_trials(bench, &ns, &kubeconfigs, &lane_names, &mut figures)?;
@@ -119,6 +123,12 @@ pub fn measure(bench: &mut Bench) -> Result<LocalResults, String> {
         f.first = runs;
     }
     bench.sampler.phase("");
+    if let (Ok(a), Ok(b)) = (cpu_at_start, bench.apiserver_cpu_seconds()) {
+        log(&format!(
+            "kube-apiserver: {:.1} CPU s over the local part",
+            b - a
+        ));
+    }
     let finished_at = Timestamp::now();
     Ok(local_results(bench, figures, &ns, finished_at))
 }
@@ -258,6 +268,18 @@ fn standard_trials(
         if !steady.is_finished() {
             sampler.phase("rest of the steady-state window");
             log("waiting for the steady-state window to close");
+            let since = std::time::Instant::now();
+            let mut next = HEARTBEAT;
+            while !steady.is_finished() {
+                std::thread::sleep(Duration::from_millis(200));
+                if since.elapsed() >= next {
+                    next += HEARTBEAT;
+                    log(&format!(
+                        "  ... still waiting for the steady-state window ({})",
+                        crate::progress::elapsed(since.elapsed().as_secs_f64())
+                    ));
+                }
+            }
         }
         steady
             .join()

@@ -125,6 +125,10 @@ fn run(settings: Settings) -> Result<(), String> {
     bench.stop_everything();
     let results = outcome?;
     let out = &bench.settings.out;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     let text = serde_json::to_string_pretty(&results)
         .map_err(|e| format!("cannot serialize the results: {e}"))?;
     std::fs::write(out, text + "\n").map_err(|e| format!("cannot write {}: {e}", out.display()))?;

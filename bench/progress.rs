@@ -32,8 +32,7 @@ pub fn fs_log(v: Option<f64>) -> String {
     }
 }
 
-/// A duration as `XmYYs` (the scale part's progress lines).
-#[allow(dead_code)]
+/// A duration as `XmYYs`.
 pub fn elapsed(seconds: f64) -> String {
     format!(
         "{}m{:02}s",

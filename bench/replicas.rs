@@ -17,6 +17,12 @@ pub const REPLICAS: usize = 3;
 /// bounds how late a wait notices them).
 pub const POLL: Duration = Duration::from_millis(5);
 
+/// The namespace of one set: the run's seed is in every name, so that ServiceAccount names
+/// in the audit log belong to this run alone (even if another run wrote to the same log).
+pub fn namespace_name(seed: u64, part: &str, key: &str) -> String {
+    format!("bench-{}-{part}-{key}", seed % 100_000)
+}
+
 /// One mark on the timeline: a replica started, killed, sent SIGTERM or restarted.
 #[derive(Clone, Debug)]
 pub struct Marker {

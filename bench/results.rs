@@ -333,8 +333,39 @@ pub struct WriteIntervals {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ByVerbPerS {
-    pub leader: BTreeMap<String, f64>,
-    pub standby_mean: BTreeMap<String, f64>,
+    pub leader: VerbRates,
+    pub standby_mean: VerbRates,
+}
+
+/// Requests per second by verb, in the order of `steady::VERBS` (empty for a role no replica
+/// had in the window).
+#[derive(Clone, Debug, Default)]
+pub struct VerbRates(pub Vec<(&'static str, f64)>);
+
+impl VerbRates {
+    /// The rate of `verb` (0 if absent).
+    pub fn get(&self, verb: &str) -> f64 {
+        self.0
+            .iter()
+            .find(|(v, _)| *v == verb)
+            .map_or(0.0, |(_, r)| *r)
+    }
+
+    /// The sum over every verb.
+    pub fn total(&self) -> f64 {
+        self.0.iter().map(|(_, r)| r).sum()
+    }
+}
+
+impl Serialize for VerbRates {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (verb, rate) in &self.0 {
+            map.serialize_entry(verb, rate)?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]

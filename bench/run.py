@@ -9,10 +9,11 @@ electors and the control plane are built, plus the scale part):
 1. builds both electors if needed: `make build` (target/release/k8sensus) and
    bench/client-go-ref (client-go's tools/leaderelection with a LeaseLock), the
    latter cached outside the repository like the control plane binaries;
-2. starts its own etcd + kube-apiserver (hack/control-plane/controlplane.py run
-   --lifeline-stdin) with an audit log of every Lease request made by a
-   ServiceAccount (a wrapper around kube-apiserver, see
-   k8sbench/control_plane.py's audit_bin_dir());
+2. builds the local part's program (bench/main.rs, `cargo test --test bench
+   --no-run`), which starts its own etcd + kube-apiserver
+   (hack/control-plane/controlplane.py run --lifeline-stdin) with an audit log of
+   every request made by a ServiceAccount (a wrapper around kube-apiserver, see
+   tests/support/audit.rs);
 3. gives each replica set its own namespace, rbac.yaml applied there, and
    one ServiceAccount per replica (so that the audit log attributes every
    request to a replica); per implementation: one set left alone for the
@@ -36,6 +37,11 @@ electors and the control plane are built, plus the scale part):
    minutes with the defaults;
 6. writes bench/results.json (--scale-only: only its "scale" section, every other
    key kept) and runs bench/render.py (BENCHMARKS.md, bench/*.svg).
+
+Steps 3 and 4 are the Rust program's (bench/main.rs, on the test harness the
+chaos suite shares); this script passes it the binaries, the seed, the trial
+counts and the steady seconds, and merges what it alone knows (the builds) into
+its results. The scale part (5) is still driven from here.
 
 Only the standard library. Every process it starts is tied to it with
 PR_SET_PDEATHSIG (they are all started from the main thread, since the signal
@@ -126,14 +132,16 @@ def main() -> int:
     run = driver.prepare(args, command, seed)
     try:
         driver.build(run)
-        driver.start_control_plane(run)
+        driver.get_control_plane_binaries(run)
         driver.finish_images(run)
         if args.scale_only:
             # The scale part alone: every other key of the results file is kept as it is.
             results = read_results(Path(args.out))
         else:
+            # The local part's program starts (and stops) a control plane of its own.
             results = local.measure(run)
         if args.scale:
+            driver.start_control_plane(run)
             scale.measure(run, results)
         out = Path(args.out)
         write_results(out, results)

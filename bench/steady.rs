@@ -9,7 +9,7 @@ use crate::machine_load::LoadSampler;
 use crate::progress::log;
 use crate::replicas::{ReplicaSet, wait_leaders};
 use crate::results::{
-    ApiLoad, ByVerbPerS, Memory, ReplicaLoad, ReplicaMemory, RoleSeconds, WriteIntervals,
+    ApiLoad, ByVerbPerS, Memory, ReplicaLoad, ReplicaMemory, RoleSeconds, VerbRates, WriteIntervals,
 };
 use crate::support::audit::{AuditByUser, AuditRequest, audit_counts, service_account_user};
 use crate::support::lease_watch::{EventKind, LeaseEvent, LeaseWatcher, epoch_now};
@@ -244,21 +244,22 @@ pub fn set_load(
             },
         );
     }
-    let rate = |role: usize| -> BTreeMap<String, f64> {
+    let rate = |role: usize| -> VerbRates {
         if role_time[role] > 0.0 {
-            VERBS
-                .iter()
-                .map(|v| {
-                    let n = role_counts[role].get(*v).copied().unwrap_or(0);
-                    (v.to_string(), n as f64 / role_time[role])
-                })
-                .collect()
+            VerbRates(
+                VERBS
+                    .iter()
+                    .map(|v| {
+                        let n = role_counts[role].get(*v).copied().unwrap_or(0);
+                        (*v, n as f64 / role_time[role])
+                    })
+                    .collect(),
+            )
         } else {
-            BTreeMap::new()
+            VerbRates::default()
         }
     };
     let (leader, standby) = (rate(0), rate(1));
-    let get = |m: &BTreeMap<String, f64>, v: &str| m.get(v).copied().unwrap_or(0.0);
     let standbys: Vec<f64> = per_replica
         .values()
         .filter(|p| p.role == "standby")
@@ -267,13 +268,13 @@ pub fn set_load(
     ApiLoad {
         window_s: window,
         transitions_in_window,
-        standby_requests_per_s: standby.values().sum(),
+        standby_requests_per_s: standby.total(),
         standby_requests_per_s_max: standbys.iter().copied().reduce(f64::max),
-        leader_requests_per_s: leader.values().sum(),
-        leader_reads_per_s: get(&leader, "get") + get(&leader, "list"),
+        leader_requests_per_s: leader.total(),
+        leader_reads_per_s: leader.get("get") + leader.get("list"),
         leader_writes_per_s: ["create", "update", "patch"]
             .iter()
-            .map(|v| get(&leader, v))
+            .map(|v| leader.get(v))
             .sum(),
         leader_writes_in_window: writes_count,
         leader_writes_allowed: writes_allowed,

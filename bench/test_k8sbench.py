@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import pkgutil
+import platform
 import shutil
 import sys
 import tempfile
@@ -29,7 +30,7 @@ sys.path.insert(0, str(BENCH))
 import k8sbench  # noqa: E402
 from k8sbench import build, common, driver, lease_watch, local, provenance, replicas, results, scale  # noqa: E402
 from k8sbench import session  # noqa: E402
-from k8sbench import stats, steady, timeline, trials  # noqa: E402
+from k8sbench import stats, steady, trials  # noqa: E402
 from k8sbench.control_plane import audit_counts, audit_totals  # noqa: E402
 from k8sbench.schedule import drive  # noqa: E402
 from k8sbench.machine_load import LoadSampler  # noqa: E402
@@ -223,9 +224,7 @@ class SteadyState(unittest.TestCase):
 
 class Trials(unittest.TestCase):
     def test_small_rules(self):
-        """Lanes share trials evenly; the flags k8sensus gets; the timeouts of a trial."""
-        self.assertEqual(trials.lanes_of(5, 2), [range(0, 3), range(3, 5)])
-        self.assertEqual(trials.lanes_of(1, 3), [range(0, 1), range(1, 1), range(1, 1)])
+        """The flags' durations; the timeouts of a trial; the progress line's figures."""
         self.assertEqual((replicas.dur_flag(15.0), replicas.dur_flag(0.5)), ("15s", "500ms"))
         self.assertEqual(trials.settle_time(common.SHORT_TIMINGS), 3.0)
         self.assertAlmostEqual(trials.takeover_timeout(common.TIMINGS), 44.6)
@@ -268,25 +267,6 @@ class Trials(unittest.TestCase):
                 yield
         run_all(g("a", 2), g("b", 1), beside=[g_sleep(10.0)])
         self.assertEqual(sorted(seen), [("a", 0), ("a", 1), ("b", 0)])
-
-    def test_timeline_picks_trials_near_the_median(self):
-        """The picture shows the `count` consecutive trials closest to the median, with each
-        holder's bar and each crash's gap from the last renewal to the new acquireTime."""
-        ts = []
-        evs = [ev(0.0, "k8sensus-0", 0.0, 0.0)]
-        for k, length in enumerate((15.2, 15.0, 15.1, 16.0)):
-            base = 100.0 * (k + 1)
-            old, new = f"k8sensus-{k % 3}", f"k8sensus-{(k + 1) % 3}"
-            evs.append(ev(base, old, evs[-1]["acquire"], base))
-            evs.append(ev(base + length + 0.01, new, base + length, base + length))
-            ts.append({"trial": k, "ok": True, "old": old, "new": new, "kill_t": base + 1, "last_renew_t": base,
-                       "acquire_t": base + length, "failover_s": length})
-        tl = timeline.timeline(evs, [{"t": 301.0, "kind": "kill", "replica": "k8sensus-2", "trial": 2}],
-                               ts, "crash", ["k8sensus-0", "k8sensus-1", "k8sensus-2"])
-        self.assertEqual(tl["trials"], [2, 3])
-        self.assertEqual([round(g["length_s"], 3) for g in tl["gaps"]], [15.0, 15.1])
-        self.assertEqual(len(tl["markers"]), 1)
-        self.assertIsNone(timeline.timeline([], [], [{"ok": False}], "crash", []))
 
 
 class TakeoverWatcher(FakeWatcher):
@@ -377,14 +357,6 @@ class Watches(unittest.TestCase):
         self.assertEqual(w.since("n", 1), [w.latest("n")])
         self.assertIsNone(w.latest("other"))
 
-
-class LocalNamespaces(unittest.TestCase):
-    def test_local_namespaces_carry_the_seed(self):
-        """Every namespace of a run names its seed, its part and its implementation."""
-        run = SimpleNamespace(seed=123456, impls={"k8sensus": {"key": "k8sensus"}, "client_go": {"key": "client-go"}})
-        ns = local.namespaces(run, ["lanea"])
-        self.assertEqual(ns[("client_go", "lanea")], "bench-23456-lanea-client-go")
-        self.assertEqual(len(ns), 2 * 4)
 
 
 class Scale(unittest.TestCase):
@@ -538,29 +510,35 @@ def fake_run(test: unittest.TestCase) -> SimpleNamespace:
 
 class Results(unittest.TestCase):
     def test_local_results_keys_as_stored(self):
-        """results.json from the local part keeps its keys, in order, as the last run wrote them."""
+        """The local part's program's sections merged with what run.py knows keep
+        results.json's keys, in order, as the last run wrote them (bench/results.rs gives the
+        program's own keys; tests/bench_parts.rs checks them against the same file)."""
         run = fake_run(self)
-        lanes = {k: [fake_set(key=run.impls[k]["key"], ns=f"lane-{k}")] for k in run.impls}
-        load = {}
-        for k in run.impls:
-            key = run.impls[k]["key"]
-            load[key] = steady.set_load(fake_set(key=key), {}, {}, 0.0, 360.0)
-        f = local.Figures(ns={(k, p): f"{p}-{k}" for k in run.impls for p in ("steady", "first")}, lanes=lanes,
-                          crash={"k8sensus": [], "client-go": []}, graceful={"k8sensus": [], "client-go": []},
-                          mem={"k8sensus": {"rss_mib": 1.0, "per_replica": {}},
-                               "client-go": {"rss_mib": 2.0, "per_replica": {}}},
-                          load=load, short_crash={"k8sensus": [], "client-go": []},
-                          short_graceful={"k8sensus": [], "client-go": []},
-                          first={"k8sensus": [], "client_go": []}, finished_at=dt.datetime.now(dt.timezone.utc))
+        program = {k: RESULTS[k] for k in RESULTS if k not in ("build", "scale", "cluster")}
+        program["machine"] = {k: v for k, v in RESULTS["machine"].items() if k not in ("platform", "python")}
         with mock.patch("time.sleep"):
-            res = results.local_results(run, f)
+            res = local.merge(run, program)
         self.assertEqual(list(res), [k for k in RESULTS if k not in ("scale", "cluster")])
         for key in ("build", "method", "machine"):
             self.assertEqual(list(res[key]), list(RESULTS[key]), key)
-        for k in run.impls:
-            self.assertEqual(list(res[k]), list(RESULTS[k]), k)
-            self.assertEqual(list(res[k]["raw"]), list(RESULTS[k]["raw"]), k)
-            self.assertEqual(list(res[k]["api_load"]), list(RESULTS[k]["api_load"]), k)
+        self.assertEqual(res["source"]["commit"], "x")
+        self.assertEqual(res["source"]["k8sensus_binary_sha256"], RESULTS["source"]["k8sensus_binary_sha256"])
+        self.assertEqual(res["machine"]["python"], platform.python_version())
+
+    def test_local_part_argv(self):
+        """The local part's program gets the run's binaries, seed, counts and paths."""
+        run = fake_run(self)
+        run.bench_bin, run.cp_bin = Path("/x/bench"), Path("/x/cp")
+        run.args = SimpleNamespace(crash_trials=6, lanes=2, graceful_trials=5, short_crash_trials=0,
+                                   short_graceful_trials=0, steady_seconds=200.0, first_runs=2,
+                                   budget_minutes=28.0)
+        a = local.argv(run, Path("/tmp/out.json"))
+        self.assertEqual(a[0], "/x/bench")
+        for flag in ("--crash-trials=6", "--lanes=2", "--graceful-trials=5", "--steady-seconds=200.0",
+                     "--first-runs=2", "--seed=1", "--out=/tmp/out.json", "--control-plane-bin=/x/cp",
+                     f"--k8sensus-bin={run.rust_bin}", f"--client-go-bin={run.go_bin}",
+                     "--command=python3 bench/run.py"):
+            self.assertIn(flag, a)
 
     def test_write_keeps_the_cluster_section(self):
         """Writing the results keeps the cluster section of the file there (bench/cluster.py's)."""

@@ -9,6 +9,9 @@
 //! - `chaos_stats_and_proxy`: percentiles interpolate linearly between the closest ranks
 //!   (the one definition the chaos suite and the benchmark share), and the fault proxy's
 //!   modes do what they say.
+//! - `lease_watch_queries`: what the chaos suite and the benchmark ask of the Lease watcher.
+//! - `audit_log`: each request counted once, with its status code, within the window.
+//! - `provenance_hashes`: the build inputs' hash follows what the binary is built from.
 //! - `chaos_render`: CHAOS.md is rendered from the results' types, and the committed
 //!   chaos/results.json reads back into them and renders the committed CHAOS.md.
 //! - `cluster_part`: the pod log tailer reads the kubelet's files as the benchmark's cluster
@@ -642,6 +645,184 @@ mod chaos_stats_and_proxy {
         ping(&mut healed, Duration::from_secs(2))
             .await
             .expect("healed");
+    }
+}
+
+/// What the chaos suite and the benchmark ask of the one Lease watcher.
+mod lease_watch_queries {
+    use std::time::{Duration, Instant};
+
+    use crate::support::lease_watch::{EventKind, LeaseEvent, LeaseWatcher};
+
+    fn ev(at: Instant, kind: EventKind, holder: &str, acquire: f64, renew: f64) -> LeaseEvent {
+        LeaseEvent {
+            t: renew,
+            at,
+            kind,
+            namespace: "ns".into(),
+            resource_version: None,
+            holder: holder.into(),
+            acquire: Some(acquire),
+            renew: Some(renew),
+            lease_duration_seconds: Some(4),
+            lease_transitions: Some(0),
+        }
+    }
+
+    /// The takeover as a standby sees it runs from the old holder's last change to the
+    /// first event naming another holder; a deleted Lease names no one.
+    #[test]
+    fn takeover_after_last_change_and_new_holder() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let w = LeaseWatcher::replay(vec![
+            ev(at(0), EventKind::Listed, "a", 1.0, 1.0),
+            ev(at(500), EventKind::Modified, "a", 1.0, 1.5),
+            ev(at(700), EventKind::Deleted, "a", 1.0, 1.5),
+            ev(at(4700), EventKind::Added, "b", 5.7, 5.7),
+        ]);
+        let (delay, who) = w.takeover_after_last_change("ns", "a").unwrap();
+        assert_eq!(who, "b");
+        assert!((delay - 4.2).abs() < 1e-6, "{delay}");
+        assert_eq!(
+            w.new_holder_since("ns", 1, "a").map(|e| e.holder),
+            Some("b".into())
+        );
+        assert!(w.new_holder_since("ns", 4, "a").is_none());
+        assert_eq!(w.count("ns"), 4);
+        assert_eq!(w.since("ns", 3).len(), 1);
+        assert!(w.latest("other").is_none());
+    }
+
+    /// A holder has renewed once its renewTime is later than its acquireTime.
+    #[test]
+    fn renewed_needs_a_later_renew_time() {
+        let now = Instant::now();
+        assert!(!ev(now, EventKind::Modified, "a", 1.0, 1.0).renewed());
+        assert!(ev(now, EventKind::Modified, "a", 1.0, 3.0).renewed());
+    }
+}
+
+/// kube-apiserver's audit log, read request by request.
+mod audit_log {
+    use std::collections::BTreeMap;
+
+    use crate::support::audit::{audit_counts, audit_totals, parse_time};
+
+    fn line(id: &str, t: &str, verb: &str, resource: &str, code: Option<i64>) -> String {
+        let mut e = serde_json::json!({
+            "auditID": id, "verb": verb, "stage": "x",
+            "user": {"username": "system:serviceaccount:n1:replica-0"},
+            "requestReceivedTimestamp": t, "objectRef": {"resource": resource},
+        });
+        if let Some(code) = code {
+            e["responseStatus"] = serde_json::json!({ "code": code });
+        }
+        e.to_string()
+    }
+
+    /// An audit event is counted once per auditID, with its response code once it has one,
+    /// only within the window, Leases only unless asked for every resource.
+    #[test]
+    fn each_request_once_with_its_code_within_the_window() {
+        let dir = std::env::temp_dir().join(format!("k8sensus-audit-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("audit.log");
+        let text = [
+            line("a", "1970-01-01T00:00:10.000000Z", "get", "leases", None),
+            line(
+                "a",
+                "1970-01-01T00:00:10.000000Z",
+                "get",
+                "leases",
+                Some(200),
+            ),
+            "garbage".into(),
+            line(
+                "b",
+                "1970-01-01T00:00:11.500000Z",
+                "create",
+                "events",
+                Some(201),
+            ),
+            line("c", "1970-01-01T00:00:50Z", "get", "leases", Some(200)),
+        ]
+        .join("\n");
+        std::fs::write(&log, text).unwrap();
+        let seen = audit_counts(&log, 0.0, 20.0, true);
+        let mine = &seen["system:serviceaccount:n1:replica-0"];
+        assert_eq!(mine.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(mine["a"].code, Some(200));
+        let namespaces = BTreeMap::from([("n1".to_string(), "k8sensus".to_string())]);
+        let totals = audit_totals(&log, &namespaces, 0.0, 20.0);
+        assert_eq!(
+            totals["k8sensus"],
+            BTreeMap::from([
+                ("events create 201".to_string(), 1),
+                ("leases get 200".to_string(), 1)
+            ])
+        );
+        assert_eq!(parse_time("1970-01-01T00:00:11.5Z"), Some(11.5));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Where figures come from.
+mod provenance_hashes {
+    use crate::support::provenance::{build_inputs_sha256, sha256_file};
+
+    /// The build inputs' hash changes with src/ or Cargo.toml, not with tests or documents,
+    /// and is the same for the same inputs wherever they are.
+    #[test]
+    fn the_build_inputs_hash_follows_what_the_binary_is_built_from() {
+        let base = std::env::temp_dir().join(format!("k8sensus-prov-test-{}", std::process::id()));
+        let tree = |name: &str, main: &str| {
+            let root = base.join(name);
+            std::fs::create_dir_all(root.join("src/elector")).unwrap();
+            std::fs::create_dir_all(root.join("tests")).unwrap();
+            std::fs::write(root.join("Cargo.toml"), "[package]\n").unwrap();
+            std::fs::write(root.join("src/main.rs"), main).unwrap();
+            std::fs::write(root.join("src/elector/mod.rs"), "// elector\n").unwrap();
+            root
+        };
+        let (a, b) = (tree("a", "fn main() {}\n"), tree("b", "fn main() {}\n"));
+        assert_eq!(build_inputs_sha256(&a), build_inputs_sha256(&b));
+        std::fs::write(b.join("tests/t.rs"), "// a test\n").unwrap();
+        std::fs::write(b.join("README.md"), "# doc\n").unwrap();
+        assert_eq!(build_inputs_sha256(&a), build_inputs_sha256(&b));
+        std::fs::write(b.join("src/elector/mod.rs"), "// changed\n").unwrap();
+        assert_ne!(build_inputs_sha256(&a), build_inputs_sha256(&b));
+        std::fs::write(a.join("empty"), "").unwrap();
+        assert_eq!(
+            sha256_file(&a.join("empty")).as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// The hash is the one bench/k8sbench/provenance.py gives the same tree, so that the
+    /// benchmark's build step and its Rust program name the same inputs alike.
+    #[test]
+    fn the_build_inputs_hash_is_the_benchmark_drivers() {
+        let repo = std::path::Path::new(crate::support::REPO);
+        let out = std::process::Command::new("python3")
+            .current_dir(repo.join("bench"))
+            .args([
+                "-c",
+                "from k8sbench.provenance import source_snapshot; \
+                 print(source_snapshot()['build_inputs_sha256'])",
+            ])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            build_inputs_sha256(repo)
+        );
     }
 }
 

@@ -1,7 +1,10 @@
-"""The benchmark's parts, shared by its three entry points: bench/run.py (local processes
-on one kube-apiserver, `make bench`), bench/cluster.py (Deployments in the one-node
-cluster, `make bench-cluster`) and bench/render.py (results.json → BENCHMARKS.md, the
-README's table and the SVGs). Only the standard library.
+"""The benchmark's Python parts, shared by its three entry points: bench/run.py (local
+processes on one kube-apiserver, `make bench`), bench/cluster.py (Deployments in the
+one-node cluster, `make bench-cluster`) and bench/render.py (results.json → BENCHMARKS.md,
+the README's table and the SVGs). Only the standard library. The local and cluster parts
+themselves are a Rust program on the test harness the chaos suite shares (bench/main.rs
+and its modules, bench/cluster/ for the cluster part, on tests/support/); run.py and
+cluster.py run it.
 
 # Layout
 
@@ -13,32 +16,33 @@ What every part uses:
   the main thread only), and run_cmd().
 - `session`: what both drivers do around their measuring: the recorded command line, the
   seed, signals as KeyboardInterrupt, one run at a time (bench/.run.lock), the render.
-- `build`: `make build`, and bench/client-go-ref built and cached.
+- `build`: `make build`, bench/client-go-ref built and cached, and the local part's
+  program (`cargo test --test bench --no-run`).
 - `provenance`: the machine, the git commit and build inputs, the caches, the hashes.
 - `machine_load`: LoadSampler, the share of CPUs busy per phase.
 - `control_plane`: etcd + kube-apiserver with an audit log, its API, and the audit log read.
 - `lease_watch`: LeaseWatcher, the driver's watch on every Lease, and what trials ask of it.
 - `schedule`: trial loops as generators stepped by the main thread (run_all(), drive()).
 - `stats`: percentiles and the summaries results.json keeps.
-- `results`: results.json read and written (the cluster section kept), and the local
-  part's figures as it keeps them.
+- `results`: results.json read and written (the sections a run did not measure kept).
 
-The local part (bench/run.py), in the order it runs:
+bench/run.py's parts, in the order it runs:
 
-- `driver`: the run's shared state (Run), prepare, build, start the control plane, stop
-  everything.
-- `replicas`: namespaces, ServiceAccounts and kubeconfigs; Replica and ReplicaSet.
-- `trials`: crash, graceful and first-leadership trials.
-- `steady`: the steady-state window, its requests per role and its memory.
-- `local`: the 3-replica part's steps, from the namespaces to first leadership.
-- `timeline`: the sample of trials the picture shows.
+- `driver`: the run's shared state (Run), prepare, build, the control plane's binaries,
+  start the scale part's control plane, stop everything.
+- `local`: the local part: its Rust program run with the run's binaries, seed and counts,
+  and its results merged with what run.py alone knows (the builds).
+- `replicas`: namespaces, ServiceAccounts and kubeconfigs; Replica and ReplicaSet (the
+  scale part's).
+- `trials`: crash and graceful trials (the scale part's).
+- `steady`: a set's requests per role and its memory (the scale part's).
 - `scale`: the scale part, one Lease with N candidates for each N.
 - `scale_planes`: its steady control planes, one per implementation, for the steady-state
   windows that run beside the trials.
 
-The cluster part is in Rust: bench/cluster.py runs the bench program's cluster part
-(bench/cluster/, whose mod.rs lists its modules) after building the client-go image with
-`build` and `processes`.
+bench/cluster.py builds the client-go image and the program with `build`, runs the
+program's cluster part (bench/cluster/, whose mod.rs lists its modules) and merges its
+section with `results`.
 
 `render/`, bench/render.py's sections and pictures:
 

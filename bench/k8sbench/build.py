@@ -4,6 +4,7 @@ outside the repository like the control plane's binaries."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -16,7 +17,9 @@ from .common import BENCH, LOG_DIR, REPO, BenchError, elapsed, log
 from .processes import HEARTBEAT, kill_group, run_cmd, spawn
 
 CLIENT_GO_SRC = BENCH / "client-go-ref"
-RUST_BIN = REPO / "target" / "release" / "k8sensus"
+# cargo's target directory: CARGO_TARGET_DIR if set (make and cargo honour it too).
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+RUST_BIN = TARGET / "release" / "k8sensus"
 
 
 def cache_root() -> Path:
@@ -96,6 +99,41 @@ def build_rust() -> Path:
         raise BenchError(f"make build failed (exit {p.returncode}):\n{text[-4000:]}")
     log(f"k8sensus: built in {elapsed(time.monotonic() - start)}")
     return RUST_BIN
+
+
+def build_bench_program() -> tuple[Path, float]:
+    """The benchmark's local part, a Rust program (bench/main.rs, the `bench` test target):
+    `cargo test --no-run` (in the test profile, so it shares the test targets' build), its
+    output in LOG_DIR/bench-build.log, a heartbeat every HEARTBEAT s. Returns its executable
+    and the build's seconds."""
+    logfile = LOG_DIR / "bench-build.log"
+    log(f"benchmark program: cargo test --test bench --no-run (output in {logfile})")
+    start = time.monotonic()
+    argv = ["cargo", "test", "--locked", "--test", "bench", "--no-run", "--message-format=json"]
+    with open(logfile, "w") as out:
+        # The JSON messages go to stdout (the log); cargo's progress to stderr (the log too).
+        p = spawn(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    wait_logging(p, start, logfile, "still building the benchmark program",
+                 lambda ln: ln.startswith(("Compiling", "Building", "Downloaded", "Updating")))
+    text = logfile.read_text(errors="replace")
+    if p.returncode != 0:
+        raise BenchError(f"building the benchmark program failed (exit {p.returncode}):\n{text[-4000:]}")
+    exe = None
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if (msg.get("reason") == "compiler-artifact" and msg.get("executable")
+                and (msg.get("target") or {}).get("name") == "bench"):
+            exe = Path(msg["executable"])
+    if exe is None:
+        raise BenchError(f"cargo built no `bench` test executable; see {logfile}")
+    seconds = time.monotonic() - start
+    log(f"benchmark program: built in {elapsed(seconds)} ({exe})")
+    return exe, seconds
 
 
 def rust_extra_args(binary: Path) -> list[str]:

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .build import RUST_BIN, ImagesBuild, build_client_go_ref, build_rust, rust_extra_args
+from .build import RUST_BIN, ImagesBuild, build_bench_program, build_client_go_ref, build_rust, rust_extra_args
 from .common import LOG_DIR, BenchError, log
 from .control_plane import ControlPlane, audit_bin_dir, control_plane_binaries
 from .lease_watch import LeaseWatcher
@@ -45,6 +45,7 @@ class Run:
         self.images: ImagesBuild | None = None  # the cluster part's images, built alongside
         self.images_build: dict | None = None
         self.cp_bin: Path | None = None  # the control plane's binaries, as built (unwrapped)
+        self.bench_bin: Path | None = None  # the local part's program (bench/main.rs), as built
         self.t_build0 = self.t_built_rust = self.t_built_go = self.t_built = 0.0
 
 
@@ -92,6 +93,7 @@ def build(run: Run) -> None:
     run.t_built_rust = time.monotonic()
     run.go_bin, run.go_cached = build_client_go_ref()
     run.t_built_go = time.monotonic()
+    run.bench_bin, _ = build_bench_program()
     run.impls = {
         "k8sensus": {"key": "k8sensus", "bin": run.rust_bin, "extra_args": rust_extra_args(run.rust_bin),
                      "env": {"LOG_FORMAT": "json"}},
@@ -99,11 +101,17 @@ def build(run: Run) -> None:
     }
 
 
-def start_control_plane(run: Run) -> None:
-    """etcd + kube-apiserver with the audit log, and the driver's watch on the Leases."""
+def get_control_plane_binaries(run: Run) -> None:
+    """The control plane's binaries, built (once per machine) or from the cache: the local
+    part's program and the scale part start their control planes from them."""
     run.cp_bin, run.cp_build = control_plane_binaries()
-    bin_dir = audit_bin_dir(run.cp_bin, run.work / "cp-bin", run.audit_log)
     run.t_built = time.monotonic()
+
+
+def start_control_plane(run: Run) -> None:
+    """etcd + kube-apiserver with the audit log, and the driver's watch on the Leases (for
+    the scale part; the local part's program starts its own)."""
+    bin_dir = audit_bin_dir(run.cp_bin, run.work / "cp-bin", run.audit_log)
     log("starting etcd + kube-apiserver (with an audit log of Lease requests)")
     run.cp = ControlPlane(run.work)
     run.cp.start(bin_dir)

@@ -9,7 +9,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from .build import cache_root
+from .build import TARGET, cache_root
 from .common import REPO
 
 
@@ -100,7 +100,7 @@ def cache_state() -> str:
     gomodcache, gocache = go_env("GOMODCACHE", "GOCACHE")
     cargo_home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
     found = {
-        "target/release": has(REPO / "target" / "release"),
+        "target/release": has(TARGET / "release"),
         "cargo registry": has(cargo_home / "registry"),
         "Go module cache": has(gomodcache),
         "Go build cache": has(gocache),

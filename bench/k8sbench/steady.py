@@ -1,5 +1,6 @@
-"""The steady state: a window on replica sets that no trial touches, the Lease requests
-each replica made in it (from the audit log), by role, and the replicas' memory."""
+"""The steady state, as the scale part measures it: the Lease requests each replica of a
+set made in a window (from the audit log), by role, and the replicas' memory. (The local
+part's are bench/steady.rs.)"""
 
 from __future__ import annotations
 
@@ -8,30 +9,8 @@ import statistics
 import time
 from pathlib import Path
 
-from .common import LOG_DIR, BenchError, log
 from .control_plane import audit_counts
 from .replicas import ReplicaSet
-from .schedule import g_sleep
-from .trials import g_wait_leaders
-
-
-def g_steady_window(sets: list[ReplicaSet], seconds: float, settle: float, result: dict, sampler):
-    """The steady-state window on sets that no trial touches: it opens `settle` s after
-    each has a leader that renewed, lasts `seconds`, and ends by reading every replica's
-    memory. Stepped beside the trials, so it costs the run no time of its own."""
-    yield from g_wait_leaders(sets, 120)
-    yield from g_sleep(settle)
-    t0 = time.time()
-    log(f"steady state: counting Lease requests of {', '.join(rs.ns for rs in sets)} "
-        f"for {seconds:.0f} s, while the trials run on other namespaces")
-    yield from g_sleep(seconds)
-    t1 = time.time()
-    for rs in sets:
-        if not all(r.alive() for r in rs.replicas):
-            raise BenchError(f"a replica of {rs.ns} exited during the steady-state window; see {LOG_DIR}")
-    result.update(t0=t0, t1=t1, memory=memory(sets))
-    sampler.span("steady-state window (beside the trials)", t0, t1)
-    log("steady state: window closed")
 
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")

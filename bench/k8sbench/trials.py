@@ -1,5 +1,5 @@
-"""The trials on local replica sets: crash (kill -9 of the leader), graceful (SIGTERM to
-the leader), and first leadership on an empty namespace."""
+"""The trials on local replica sets, as the scale part runs them: crash (kill -9 of the
+leader) and graceful (SIGTERM to the leader). (The local part's are bench/trials.rs.)"""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import random
 import signal
 import time
 
-from .common import LEASE, LOG_DIR, BenchError, fs_log, log
+from .common import LOG_DIR, BenchError, fs_log, log
 from .lease_watch import new_holder_pred
-from .replicas import Replica, ReplicaSet
-from .schedule import POLL, g_sleep, g_wait
+from .replicas import ReplicaSet
+from .schedule import g_sleep, g_wait
 
 
 def settle_time(t: dict) -> float:
@@ -131,58 +131,9 @@ def g_graceful_alternating(sets: list[ReplicaSet], n: int, phase: str, outs: dic
             yield from g_graceful_trial(rs, k, phase, outs[rs.impl["key"]], progress)
 
 
-def lanes_of(n: int, lanes: int) -> list[range]:
-    """Trial numbers 0..n-1 split into `lanes` consecutive runs, as even as possible."""
-    out, start = [], 0
-    for i in range(lanes):
-        size = n // lanes + (1 if i < n % lanes else 0)
-        out.append(range(start, start + size))
-        start += size
-    return out
-
-
 def g_wait_leaders(sets: list[ReplicaSet], timeout: float):
     ok = yield from g_wait(lambda: all(rs.steady(0) for rs in sets), timeout)
     if not ok:
         raise BenchError("no leader elected within "
                          f"{timeout:.0f} s in {[rs.ns for rs in sets if not rs.steady(0)]}; "
                          f"see {LOG_DIR}")
-
-
-def first_leadership(cp, watcher, targets: dict, kubeconfigs, timings, runs) -> dict:
-    """targets: {result key: (impl, namespace)}; runs alternate between them."""
-    res = {k: [] for k in targets}
-    for i in range(runs):
-        for key, (impl, ns) in targets.items():
-            status, _ = cp.request("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{LEASE}")
-            if status not in (200, 404):
-                raise BenchError(f"delete lease in {ns}: {status}")
-            ok = False
-            for _ in range(200):
-                st, _ = cp.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{LEASE}")
-                if st == 404:
-                    ok = True
-                    break
-                time.sleep(0.05)
-            if not ok:
-                raise BenchError(f"the Lease in {ns} would not go away")
-            time.sleep(0.5)
-            rep = Replica(impl, ns, 0, kubeconfigs[(ns, 0)], timings)
-            idx = watcher.count(ns)
-            t_start = rep.start()
-            ev = None
-            end = time.monotonic() + 60
-            while time.monotonic() < end and ev is None:
-                ev = next((e for e in watcher.since(ns, idx) if e["holder"] == rep.identity), None)
-                time.sleep(POLL)
-            rep.stop()
-            if ev is None:
-                res[key].append({"run": i, "ok": False})
-                log(f"first leadership {key} run {i + 1}: no acquisition within 60 s")
-                continue
-            rec = {"run": i, "ok": True, "start_t": t_start, "acquire_t": ev["acquire"],
-                   "first_leadership_s": ev["acquire"] - t_start, "seen_s": ev["t"] - t_start}
-            res[key].append(rec)
-            log(f"first leadership {impl['key']:9s} run {i + 1}/{runs}: {rec['first_leadership_s'] * 1000:.0f} ms "
-                f"(seen by the watch at {rec['seen_s'] * 1000:.0f} ms)")
-    return res

@@ -43,34 +43,39 @@ pub struct ControlPlaneOptions {
     pub log: Option<PathBuf>,
 }
 
-/// The directory of the control plane's binaries as `hack/control-plane/controlplane.py
-/// build` prints it (the per-machine cache; built first if it is not there, which takes
-/// several minutes once). The error says how to get them by hand.
+/// The directory of the control plane's binaries, as `hack/control-plane/controlplane.py
+/// build` left them in its per-machine cache (or `K8SENSUS_CONTROL_PLANE_BIN`), found with
+/// controlplane.py's own cache key. It does not build them (that takes several minutes
+/// once): if they are missing, the error says how to get them.
 pub fn control_plane_bin() -> Result<PathBuf, String> {
-    let script = Path::new(REPO).join("hack/control-plane/controlplane.py");
+    const FIND: &str = "import os, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); \
+        import controlplane as c; o = os.environ.get('K8SENSUS_CONTROL_PLANE_BIN'); \
+        d = Path(o) if o else c.cache_root() / c.cache_key() / 'bin'; \
+        print(d.resolve() if c.bin_dir_complete(d) else '')";
+    let script_dir = Path::new(REPO).join("hack/control-plane");
     let out = Command::new("python3")
-        .arg(&script)
-        .arg("build")
+        .args(["-c", FIND])
+        .arg(&script_dir)
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| {
-            format!(
-                "cannot run {} ({e}); run `make control-plane-bin`",
-                script.display()
-            )
-        })?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    match text.lines().last() {
-        Some(dir) if out.status.success() && Path::new(dir.trim()).is_dir() => {
-            Ok(PathBuf::from(dir.trim()))
-        }
-        _ => Err(format!(
-            "the control plane's binaries are missing and could not be built ({}; its error is \
-             above): run `make control-plane-bin` (it needs go and the Go module proxy once)",
-            out.status
-        )),
+        .map_err(|e| format!("cannot run python3 ({e}): it is needed to run the control plane"))?;
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() {
+        return Err(format!(
+            "cannot ask {} for the binaries' directory: {}",
+            script_dir.join("controlplane.py").display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
+    if dir.is_empty() {
+        return Err(
+            "the control plane's binaries (etcd, kube-apiserver, kubectl, ...) are not \
+                    built on this machine: run `make control-plane-bin` (once; it needs go and \
+                    the Go module proxy, and takes several minutes)"
+                .into(),
+        );
+    }
+    Ok(PathBuf::from(dir))
 }
 
 impl ControlPlane {

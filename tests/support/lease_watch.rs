@@ -176,6 +176,24 @@ impl LeaseWatcher {
         }
     }
 
+    /// A watcher that watches nothing and has seen `events`: for testing what is asked of
+    /// one.
+    pub fn replay(events: Vec<LeaseEvent>) -> Self {
+        let shared = Arc::new(Shared::default());
+        {
+            let mut s = shared.lock();
+            for e in events {
+                s.events.entry(e.namespace.clone()).or_default().push(e);
+            }
+            s.started = true;
+        }
+        LeaseWatcher {
+            shared,
+            stop: CancellationToken::new(),
+            thread: None,
+        }
+    }
+
     /// Blocks until the first watch request is open (so that no later write is missed), at
     /// most `limit`; an error naming `what` and the last errors otherwise.
     pub fn wait_started(&self, what: &str, limit: Duration) -> Result<(), String> {
