@@ -10,10 +10,10 @@ images are cached; a cold first run also builds them, see hack/cluster/README.md
 
 1. the flags, the recorded command line and seed, and the benchmark's lock (one run at a
    time, with bench/run.py);
-2. client-go-ref built as bench/run.py builds it (a static Go binary, cached) and wrapped
+2. the bench program built (`cargo test --no-run`, as bench/run.py builds it);
+3. client-go-ref built as bench/run.py builds it (a static Go binary, cached) and wrapped
    into an image on the distroless stand-in (`hack/cluster/images.py client-go-ref`,
-   cached);
-3. the bench program built (`cargo test --no-run`), then run with that image: it starts the
+   cached); then the program run with that image: it starts the
    cluster, deploys both, measures, writes its section, "cluster", and tears the cluster
    down, checking that nothing is left on the host and that the egress guard counted
    nothing;
@@ -115,11 +115,12 @@ def main() -> int:
     if not can_run():
         return 1
     try:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        program, _ = build_bench_program()
+        # build_and_start_s: from here (the image) to the cluster up, as before the program.
         build_since = time.time()
         image = client_go_image()
         log(f"client-go-ref image {image[1]} ({image[0].name})")
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        program, _ = build_bench_program()
     except KeyboardInterrupt:
         log("interrupted")
         return 130
