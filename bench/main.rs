@@ -49,8 +49,10 @@
 //! # API map (for the parts built on these pieces, such as the scale part)
 //!
 //! - A control plane with an audit log: `driver::Plane::start(rt, cp_bin, work, name,
-//!   audit_name, log_file)` → `Plane { cp, audit_log, admin, watcher }`; `Plane::stop`.
-//!   Several can run at once. kube-apiserver's CPU: `plane.cp.apiserver_cpu_seconds(&admin)`.
+//!   audit_name, log_file)` → `Plane { cp, audit_log, admin, watcher }`; several at once:
+//!   `Plane::start_together(rt, cp_bin, work, &[(name, audit_name, log_file)])`;
+//!   `Plane::stop`. kube-apiserver's CPU: `plane.cp.apiserver_cpu_seconds(&plane.admin)`
+//!   (`Bench::apiserver_cpu_seconds` for the run's own). The binaries: `Bench::cp_bin`.
 //! - Namespaces with one ServiceAccount and kubeconfig per replica:
 //!   `support::namespace::setup_namespaces(&cp, &admin, dir, &[(ns, replicas)])` →
 //!   `{(ns, slot): kubeconfig}`.

@@ -93,7 +93,8 @@ def build(run: Run) -> None:
     run.t_built_rust = time.monotonic()
     run.go_bin, run.go_cached = build_client_go_ref()
     run.t_built_go = time.monotonic()
-    run.bench_bin, _ = build_bench_program()
+    if not run.args.scale_only:  # the scale part alone does not run the local part's program
+        run.bench_bin, _ = build_bench_program()
     run.impls = {
         "k8sensus": {"key": "k8sensus", "bin": run.rust_bin, "extra_args": rust_extra_args(run.rust_bin),
                      "env": {"LOG_FORMAT": "json"}},
