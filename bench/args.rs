@@ -16,7 +16,7 @@ Examples:
                                                binaries, then the scale part, then renders
   python3 bench/cluster.py                     the cluster part (`make bench-cluster`, as
                                                root): builds the client-go image, then runs
-                                               this program with --cluster and it";
+                                               this program with --cluster";
 
 /// The benchmark's local part: k8sensus (and the client-go reference, when given) as local
 /// processes on a real kube-apiserver with an audit log, measured from the outside.
