@@ -13,7 +13,10 @@ Examples:
                                                `cargo test` runs), results in a scratch file
   python3 bench/run.py                         the benchmark (`make bench`): builds both
                                                electors, then runs this program with their
-                                               binaries, then the scale part, then renders";
+                                               binaries, then the scale part, then renders
+  python3 bench/cluster.py                     the cluster part (`make bench-cluster`, as
+                                               root): builds the client-go image, then runs
+                                               this program with --cluster";
 
 /// The benchmark's local part: k8sensus (and the client-go reference, when given) as local
 /// processes on a real kube-apiserver with an audit log, measured from the outside.
@@ -77,6 +80,8 @@ pub struct Args {
     pub since: Option<f64>,
     #[command(flatten)]
     pub scale: crate::scale::ScaleArgs,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
     #[command(flatten)]
     pub libtest: Libtest,
 }

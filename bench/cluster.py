@@ -3,66 +3,48 @@
 
     python3 bench/cluster.py        (or `make bench-cluster`; `make bench` runs it after run.py)
 
-What it does, unattended (about 15 minutes on a 2-core machine once the binaries and the
+The measuring is the bench program's cluster part (bench/cluster/, `cargo test --test bench
+-- --cluster ...`, whose module doc says what it does and how). This entry point keeps what
+is Python's around it (about 15 minutes in all on a 2-core machine once the binaries and the
 images are cached; a cold first run also builds them, see hack/cluster/README.md):
 
-1. builds client-go-ref as bench/run.py does (a static Go binary, cached) and wraps it into
-   an image on the distroless stand-in (`hack/cluster/images.py client-go-ref`, cached);
-2. starts the one-node cluster (`hack/cluster/cluster.py run --lifeline-stdin`, which builds
-   or finds k8sensus:0.1.0 from the Dockerfile) with that image imported too;
-3. deploys k8sensus exactly as the README does (`kubectl apply -k .`, namespace `k8sensus`)
-   and the reference from an overlay of the same kustomization (namespace `client-go`):
-   the same Namespace, RBAC, Deployment (3 replicas, maxSurge 1, maxUnavailable 0, the
-   probes on :8080, the 15s/10s/2s defaults, a task every 10 s), with only the image and
-   the arguments changed. Each has its own Lease, k8sensus-lease in its own namespace;
-4. measures, per implementation (both deployments run at the same time, see "Alongside"):
-   - apply: `kubectl apply` on an empty namespace to the first work;
-   - delete: `kubectl delete pod <leader>` to the new holder's acquireTime, and to the new
-     leader's first work (20 trials);
-   - rollout: `kubectl rollout restart` (5 trials): the handovers, the leaderless time from
-     one term's end of work to the next term's start, and any overlap of two terms;
-   - crash: SIGKILL of the leader's container process (its host PID from containerd), so
-     that the kubelet restarts the container, to the next work by any pod (20 trials);
-     each crashed pod is then deleted, so that the next trial's leader is a pod the kubelet
-     has no restart back-off for;
-5. merges its section, "cluster", into bench/results.json (every other key kept) and runs
-   bench/render.py.
+1. the flags, the recorded command line and seed, and the benchmark's lock (one run at a
+   time, with bench/run.py);
+2. the bench program built (`cargo test --no-run`, as bench/run.py builds it);
+3. client-go-ref built as bench/run.py builds it (a static Go binary, cached) and wrapped
+   into an image on the distroless stand-in (`hack/cluster/images.py client-go-ref`,
+   cached); then the program run with that image: it starts the
+   cluster, deploys both, measures, writes its section, "cluster", and tears the cluster
+   down, checking that nothing is left on the host and that the egress guard counted
+   nothing;
+4. the section merged into the results file (every other key kept), with the machine's
+   `platform` and `python`, which only Python knows; then bench/render.py on the results.
 
-Work is read from the pods' own log lines, from the kubelet's log files under the cluster's
-state directory (DIR/pod-logs), tailed every 50 ms so that a deleted pod's last lines are
-kept: the start of a term's work (`event` work_started), each run (work_run) and its stop
-(work_stopped), each with `mono_ns`, the host's
-CLOCK_MONOTONIC, which every container shares with this driver. Terms and overlaps follow
-tests/support/overlap.rs. The Lease is watched through the API (the LeaseWatcher of
-bench/run.py's scale part, in bench/k8sbench/lease_watch.py).
-
-Alongside: the two deployments run at the same time, each through its own sequence of
-phases, but the moments that matter are taken in turns: a trial holds the cluster-wide turn
-from its fault to the end of the churn it causes (the replacement pod Ready, the rollout
-finished, the crashed container running again, the crashed pod replaced), and no other
-trial starts a fault meanwhile. Only the quiet waits overlap (a crash trial's wait for the
-lease to expire, a settle between trials). Each trial records what the other deployment
-was doing when its fault was injected.
-
-Only the standard library, and the helpers it shares with bench/run.py (bench/k8sbench/).
-Every process it starts dies with it (PR_SET_PDEATHSIG), and the cluster tears itself down
-when its stdin closes, which the finally block does on every exit path (an error, Ctrl-C,
-SIGTERM).
-
-This file is the entry point: the flags, and the steps in their order. The steps live in
-bench/k8sbench/cluster/ (bench/k8sbench/__init__.py has the layout).
+Every process it starts dies with it (PR_SET_PDEATHSIG); Ctrl-C or SIGTERM reaches the bench
+program as SIGTERM, which stops the cluster and checks the host before it exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import signal
+import tempfile
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from k8sbench import session
-from k8sbench.cluster import driver
-from k8sbench.common import BENCH, BenchError, log
+from k8sbench.build import build_bench_program, build_client_go_ref
+from k8sbench.common import BENCH, LOG_DIR, REPO, T0, log
 from k8sbench.results import read_results, write_results
+from k8sbench.processes import run_cmd, spawn
+
+CLUSTER = REPO / "hack" / "cluster" / "cluster.py"
+IMAGES = REPO / "hack" / "cluster" / "images.py"
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,37 +60,94 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def can_run() -> bool:
+    """Whether the cluster can run here (root, and hack/cluster/cluster.py check), after
+    saying why not."""
+    if os.geteuid() != 0 or subprocess.run([sys.executable, str(CLUSTER), "check"]).returncode != 0:
+        log("error: the cluster cannot run here (see the line above); `make bench-cluster` needs root")
+        return False
+    return True
+
+
+def client_go_image() -> tuple[Path, str, Path, bool]:
+    """client-go-ref's binary and its image: (archive, NAME:TAG, binary, binary cached)."""
+    binary, cached = build_client_go_ref()
+    out = run_cmd([sys.executable, str(IMAGES), "client-go-ref", str(binary)], timeout=1800,
+                  heartbeat="building or finding the client-go-ref image", show_stderr=True)
+    _, archive, name = out.strip().splitlines()[-1].split()
+    return Path(archive), name, binary, cached
+
+
+def run_cluster_part(program: Path, args: argparse.Namespace, command: str, seed: int,
+                     image: tuple[Path, str, Path, bool], build_since: float, section: Path) -> int:
+    """The bench program's cluster part, to its end, its section written to `section`;
+    Ctrl-C or SIGTERM here is passed on to it as SIGTERM, and it is given the time to stop
+    the cluster. Its exit status."""
+    archive, name, binary, cached = image
+    since = time.time() - (time.monotonic() - T0)
+    argv = [str(program), "--cluster", "--delete-trials", str(args.delete_trials),
+            "--crash-trials", str(args.crash_trials), "--rollouts", str(args.rollouts),
+            "--client-go-image", name, "--client-go-archive", str(archive),
+            "--client-go-bin", str(binary), *(["--client-go-cached"] if cached else []),
+            "--seed", str(seed), "--out", str(section),
+            "--log-dir", str(LOG_DIR / "cluster"), "--command", command,
+            "--since", f"{since:.3f}", "--build-since", f"{build_since:.3f}"]
+    p = spawn(argv, cwd=REPO, stdin=subprocess.DEVNULL)
+    try:
+        return p.wait()
+    except KeyboardInterrupt:
+        log("interrupted; the bench program stops the cluster")
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        return 130
+
+
 def main() -> int:
     args = parse_args()
     begun = session.begin(args.seed)  # its lock is held until main returns
     if begun is None:
         return 1
     command, seed, _lock = begun
-    if not driver.can_run():
+    if not can_run():
         return 1
-    run = driver.prepare(args, command, seed)
-    left: list[str] = []
     try:
-        driver.start(run)
-        driver.apply(run)
-        driver.trials(run)
-        sec = driver.cluster_section(run)
-        out = Path(args.out)
-        results = read_results(out)
-        results["cluster"] = sec
-        write_results(out, results)
-        log(f"wrote the \"cluster\" section of {out}")
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        program, _ = build_bench_program()
+        # build_and_start_s: from here (the image) to the cluster up, as before the program.
+        build_since = time.time()
+        image = client_go_image()
+        log(f"client-go-ref image {image[1]} ({image[0].name})")
     except KeyboardInterrupt:
-        log("interrupted; stopping everything")
+        log("interrupted")
         return 130
-    except BenchError as e:
-        log(f"error: {e}")
-        return 1
-    finally:
-        left = driver.stop_everything(run)
-    if left:
-        return 1
+    with tempfile.TemporaryDirectory(prefix="k8sensus-bench-cluster-section-") as d:
+        section = Path(d) / "cluster.json"
+        code = run_cluster_part(program, args, command, seed, image, build_since, section)
+        if code != 0:
+            return code
+        merge_section(Path(args.out), json.loads(section.read_text()))
     return session.render_and_finish(args.out, args.no_render)
+
+
+def merge_section(out: Path, sec: dict) -> None:
+    """The "cluster" section into the results file, every other key kept; the machine gets
+    `platform` after `kernel` and `python` after `memory_gib`, as results.json has them."""
+    machine = {}
+    for k, v in sec["machine"].items():
+        machine[k] = v
+        if k == "kernel":
+            machine["platform"] = platform.platform()
+        if k == "memory_gib":
+            machine["python"] = platform.python_version()
+    sec["machine"] = machine
+    results = read_results(out)
+    results["cluster"] = sec
+    write_results(out, results)
+    log(f"wrote the \"cluster\" section of {out}")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,11 @@
 //!
 //! # Layout
 //!
-//! - `main.rs`: this map, and the run, from the flags to the exit status.
+//! - `main.rs`: this map, and the run, from the flags to the exit status (`--cluster` runs
+//!   the cluster part instead).
 //! - `args.rs`: the flags, and the settings built from them.
+//! - `cluster/`: the cluster part (`--cluster`, run by bench/cluster.py): both
+//!   implementations as Deployments in the one-node cluster; `cluster/mod.rs` has its layout.
 //! - `driver.rs`: the run's shared state (`Bench`), a control plane with its audit log, admin
 //!   client and watch (`Plane`), starting and stopping.
 //! - `replicas.rs`: a set of replicas on one Lease (`ReplicaSet`), the timeline's markers.
@@ -41,7 +44,7 @@
 //!   flags, its trials with both steady-state windows beside them, and its figures.
 //!   `scale_planes.rs`: its steady control planes, one per implementation.
 //!   `scale_results.rs`: results.json's `scale` section as types, and the one way a section
-//!   goes into the results file (every other key kept); tests/bench_scale.rs tests them.
+//!   goes into the results file (every other key kept); tests/bench_parts/scale_part.rs tests them.
 //! - `results.rs`: results.json's local sections as types, with exactly the keys
 //!   bench/render.py reads.
 //! - `machine_load.rs`: the share of CPUs busy per phase. `progress.rs`: the progress line.
@@ -76,6 +79,7 @@
 mod support;
 
 mod args;
+mod cluster;
 mod driver;
 mod first;
 mod local;
@@ -101,7 +105,11 @@ use crate::progress::log;
 /// Exit status 0 when the run completed and its results are written, 1 when it failed, 2
 /// for bad usage.
 fn main() -> ExitCode {
-    let settings = match Settings::try_from(Args::parse()) {
+    let args = Args::parse();
+    if args.cluster.cluster {
+        return cluster::main_from(&args);
+    }
+    let settings = match Settings::try_from(args) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("error: {e}");

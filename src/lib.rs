@@ -28,9 +28,9 @@
 //!   `tests/harness.rs` tests it;
 //! - `chaos/`: the fault-injection suite, a program with flags (`make chaos`), which also
 //!   writes CHAOS.md from its typed results;
-//! - `bench/`: the benchmark against client-go (`make bench`): its local part a program on
-//!   the same harness (`bench/main.rs`, like `chaos/`), its driver, scale and cluster parts
-//!   and its renderer in Python (`bench/k8sbench/`).
+//! - `bench/`: the benchmark against client-go (`make bench`): its local and cluster parts
+//!   a program on the same harness (`bench/main.rs`, like `chaos/`; `bench/cluster/`), its
+//!   drivers, scale part and renderer in Python (`bench/k8sbench/`).
 
 pub mod app;
 pub mod cli;

@@ -24,7 +24,7 @@ use support::LogLine;
 use support::cluster::{
     Cluster, HostSnapshot, PodLogs, cluster_or_opt_out, wait_clean, wait_for_state,
 };
-use support::overlap::{Term, find_overlaps, terms_in_logs};
+use support::overlap::{Term, find_overlaps};
 use support::wait_until;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -150,17 +150,8 @@ fn wait_leader_visible(c: &Cluster, who: &str, limit: Duration) {
     );
 }
 
-fn all_terms(logs: &PodLogs) -> Vec<Term> {
-    let mut terms = Vec::new();
-    for (pod, lines) in logs.all() {
-        terms.extend(terms_in_logs(&pod, &lines));
-    }
-    terms.sort_by_key(|t| t.first_ns);
-    terms
-}
-
 fn assert_no_overlap(logs: &PodLogs, when: &str) -> Vec<Term> {
-    let terms = all_terms(logs);
+    let terms = logs.terms(NS);
     let overlaps = find_overlaps(&terms);
     assert!(
         overlaps.is_empty(),

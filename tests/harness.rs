@@ -14,6 +14,8 @@
 //! - `provenance_hashes`: the build inputs' hash follows what the binary is built from.
 //! - `chaos_render`: CHAOS.md is rendered from the results' types, and the committed
 //!   chaos/results.json reads back into them and renders the committed CHAOS.md.
+//! - `cluster_part`: the pod log tailer reads the kubelet's files as the benchmark's cluster
+//!   part needs them, and the committed cluster figures follow from their stored trials.
 
 mod support;
 
@@ -22,6 +24,11 @@ mod results;
 
 #[path = "../chaos/render.rs"]
 mod render;
+
+// The cluster part's figures; the bench program uses the rest of it.
+#[path = "../bench/cluster/results.rs"]
+#[allow(dead_code)]
+mod cluster_results;
 
 mod log_lines {
     use std::io::Write;
@@ -972,5 +979,242 @@ mod chaos_render {
             "CHAOS.md is not what chaos/results.json renders to: run \
              `cargo test --test chaos -- --render-only chaos/results.json`"
         );
+    }
+}
+
+mod cluster_part {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use crate::support::REPO;
+    use crate::support::cluster::{PodLogs, Tailer, Work, cri_time};
+    use crate::support::overlap::{Term, find_overlaps};
+    use crate::support::wait_until;
+
+    use super::cluster_results::{Figures, RolloutTrial, Trial};
+
+    /// A kubelet log folder: `<ns>_<pod>_<uid>/k8sensus/<restart>.log` under `root`.
+    fn log_file(root: &std::path::Path, ns: &str, pod: &str, restart: u32) -> std::path::PathBuf {
+        let dir = root.join(format!("{ns}_{pod}_uid")).join("k8sensus");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(format!("{restart}.log"))
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("k8sensus-harness-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// The tailer reads complete CRI lines only, joins partial ones, and tells the work lines
+    /// apart by their `event` (either format), each line with its namespace, pod, restart and
+    /// CRI time.
+    #[test]
+    fn the_tailer_reads_whole_cri_lines_and_marks_work() {
+        let root = scratch("tailer");
+        let f = log_file(&root, "k8sensus", "pod-a", 0);
+        std::fs::write(
+            &f,
+            "2025-01-01T00:00:00Z stdout F {\"event\": \"work_started\", \"mono_ns\": 5}\n\
+             2025-01-01T00:00:01Z stdout P {\"event\": \"work_r\n\
+             2025-01-01T00:00:01Z stdout F un\", \"mono_ns\": 9}\n\
+             2026-11-30T11:50:00.123Z stdout F 2026-11-30T11:50:00.123Z  INFO election{lease=k8sensus/k8sensus-lease identity=pod-a}: sample task stopped fencing_token=2 mono_ns=12 event=\"work_stopped\"\n\
+             2026-11-30T11:50:00.2Z stdout F sample task stopped\n\
+             2025-01-01T00:00:02Z stdout F {\"event\": \"work_st",
+        )
+        .unwrap();
+        let mut tailer = Tailer::new(root.clone());
+        let (lines, error) = tailer.poll();
+        assert!(error.is_none());
+        let work: Vec<Option<Work>> = lines.iter().map(|l| l.work()).collect();
+        assert_eq!(
+            work,
+            [Some(Work::Start), Some(Work::Run), Some(Work::Stop), None],
+            "{lines:#?}"
+        );
+        assert_eq!(lines[1].mono_ns(), Some(9));
+        assert_eq!(
+            lines[2].line.as_ref().unwrap().field("identity"),
+            Some("pod-a")
+        );
+        assert_eq!(
+            (
+                lines[0].namespace.as_str(),
+                lines[0].pod.as_str(),
+                lines[0].restart
+            ),
+            ("k8sensus", "pod-a", 0)
+        );
+        assert_eq!(lines[3].text, "sample task stopped");
+        assert_eq!(lines[0].cri_time, cri_time("2025-01-01T00:00:00Z"));
+        // The unfinished last line waits for its newline.
+        assert!(tailer.poll().0.is_empty());
+        assert_eq!(cri_time("1970-01-01T00:00:01.5Z"), Some(1.5));
+        assert_eq!(cri_time("garbage"), None);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// The queries the trials ask answer from the lines of the right namespace, pod and
+    /// restart; the lines are saved per pod.
+    #[test]
+    fn pod_logs_answer_the_trials_queries() {
+        let root = scratch("pod-logs");
+        let line = |event: &str, mono: u64| {
+            format!(
+                "2025-01-01T00:00:00Z stdout F {{\"event\": \"{event}\", \"mono_ns\": {mono}}}\n"
+            )
+        };
+        let a0 = line("work_started", 5) + &line("work_run", 9) + &line("work_stopped", 20);
+        std::fs::write(log_file(&root, "k8sensus", "pod-a", 0), a0).unwrap();
+        std::fs::write(log_file(&root, "k8sensus", "pod-a", 1), line("other", 30)).unwrap();
+        std::fs::write(
+            log_file(&root, "k8sensus", "pod-b", 0),
+            line("work_started", 25),
+        )
+        .unwrap();
+        std::fs::write(
+            log_file(&root, "client-go", "pod-c", 0),
+            line("work_run", 7),
+        )
+        .unwrap();
+        let logs = PodLogs::tail(root.clone());
+        wait_until("the tailer to read 6 lines", Duration::from_secs(5), || {
+            (logs.with_lines(|l| l.len()) == 6).then_some(())
+        });
+        let first = |after, pod| logs.first_work_after("k8sensus", after, pod).map(|l| l.pod);
+        assert_eq!(first(6, None).as_deref(), Some("pod-a"));
+        assert_eq!(first(9, None).as_deref(), Some("pod-b"));
+        assert_eq!(first(0, Some("pod-b")).as_deref(), Some("pod-b"));
+        assert_eq!(
+            logs.first_work_after("client-go", 0, None).unwrap().pod,
+            "pod-c"
+        );
+        // pod-a's restarted container has not worked; pod-b has started and not stopped.
+        assert!(!logs.working("k8sensus", "pod-a"));
+        assert!(logs.working("k8sensus", "pod-b"));
+        assert_eq!(
+            logs.first_line("k8sensus", "pod-a", 1).unwrap().mono_ns(),
+            Some(30)
+        );
+        assert_eq!(
+            logs.stopped_after("k8sensus", "pod-a", 10)
+                .unwrap()
+                .mono_ns(),
+            Some(20)
+        );
+        assert!(logs.stopped_after("k8sensus", "pod-a", 21).is_none());
+        let terms = logs.terms("k8sensus");
+        let spans: Vec<(&str, u64, u64)> = terms
+            .iter()
+            .map(|t| (t.replica.as_str(), t.first_ns, t.last_ns))
+            .collect();
+        assert_eq!(spans, [("pod-a", 5, 20), ("pod-b", 25, 25)]);
+        let saved = root.join("saved");
+        logs.save(&saved).unwrap();
+        let text = std::fs::read_to_string(saved.join("k8sensus_pod-a.log")).unwrap();
+        assert_eq!(text.lines().count(), 4);
+        assert!(
+            text.ends_with("[1] {\"event\": \"other\", \"mono_ns\": 30}\n"),
+            "{text}"
+        );
+        drop(logs);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// The committed results' cluster section, as the types read it.
+    fn stored() -> Value {
+        let text = std::fs::read_to_string(format!("{REPO}/bench/results.json")).unwrap();
+        let results: Value = serde_json::from_str(&text).unwrap();
+        results["cluster"].clone()
+    }
+
+    /// Each stored rollout's overlaps and gaps follow again from its stored terms.
+    #[test]
+    fn stored_rollouts_follow_from_their_terms() {
+        let cluster = stored();
+        for k in ["k8sensus", "client_go"] {
+            let rollouts: Vec<Trial<RolloutTrial>> =
+                serde_json::from_value(cluster[k]["raw"]["rollout"].clone()).unwrap();
+            for t in rollouts.iter().filter_map(Trial::succeeded) {
+                let terms: Vec<Term> = t
+                    .terms
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| Term {
+                        ordinal: i + 1,
+                        runs: r.runs,
+                        ..Term::new(&r.pod, r.token.unwrap_or(-1), r.first_ns, r.last_ns)
+                    })
+                    .collect();
+                assert_eq!(
+                    find_overlaps(&terms).len(),
+                    t.overlaps,
+                    "{k} rollout {}",
+                    t.trial
+                );
+                let gaps: Vec<f64> = terms
+                    .windows(2)
+                    .map(|w| (w[1].first_ns as f64 - w[0].last_ns as f64) / 1e9)
+                    .collect();
+                assert_eq!(gaps.len(), t.gaps_s.len());
+                for (a, b) in gaps.iter().zip(&t.gaps_s) {
+                    assert!(
+                        (a - b).abs() < 1e-9,
+                        "{k} rollout {}: {gaps:?} {:?}",
+                        t.trial,
+                        t.gaps_s
+                    );
+                }
+            }
+        }
+    }
+
+    /// Two JSON values equal but for the last digits of a float.
+    fn assert_close(a: &Value, b: &Value, at: &str) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let kx: BTreeSet<&String> = x.keys().collect();
+                let ky: BTreeSet<&String> = y.keys().collect();
+                assert_eq!(kx, ky, "{at}: keys differ");
+                for k in kx {
+                    assert_close(&x[k], &y[k], &format!("{at}.{k}"));
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{at}: lengths differ");
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    assert_close(p, q, &format!("{at}[{i}]"));
+                }
+            }
+            (Value::Number(x), Value::Number(y)) => {
+                let (p, q) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!((p - q).abs() <= 1e-9 * p.abs().max(1.0), "{at}: {p} != {q}");
+            }
+            _ => assert_eq!(a, b, "{at}"),
+        }
+    }
+
+    /// The stored figures of each implementation follow again from its stored trials: the
+    /// records read into the types and write back with the same keys and values, and the
+    /// summaries computed from them are those stored.
+    #[test]
+    fn stored_figures_follow_from_the_raw_trials() {
+        let cluster = stored();
+        for k in ["k8sensus", "client_go"] {
+            let stored = &cluster[k];
+            let read: Figures = serde_json::from_value(stored.clone())
+                .unwrap_or_else(|e| panic!("{k}'s figures do not read: {e}"));
+            let again = Figures::of(&read.namespace, read.raw.clone(), read.apply.clone(), &[]);
+            let mut again = serde_json::to_value(&again).unwrap();
+            // The whole run's terms are not stored.
+            for key in ["overlaps_whole_run", "terms_whole_run"] {
+                again[key] = stored[key].clone();
+            }
+            assert_close(&again, stored, k);
+        }
     }
 }

@@ -1,9 +1,10 @@
 """The benchmark's Python parts, shared by its three entry points: bench/run.py (local
 processes on one kube-apiserver, `make bench`), bench/cluster.py (Deployments in the
 one-node cluster, `make bench-cluster`) and bench/render.py (results.json → BENCHMARKS.md,
-the README's table and the SVGs). Only the standard library. The local part itself is a
-Rust program on the test harness the chaos suite shares (bench/main.rs and its modules,
-on tests/support/), and so is the scale part (bench/scale.rs); run.py runs it for each.
+the README's table and the SVGs). Only the standard library. The local, scale and cluster
+parts themselves are a Rust program on the test harness the chaos suite shares
+(bench/main.rs and its modules, bench/scale.rs, bench/cluster/, on tests/support/); run.py
+and cluster.py run it.
 
 # Layout
 
@@ -37,17 +38,9 @@ bench/run.py's parts, in the order it runs:
 - `scale_part`: the scale part: the same program with --scale-only (bench/scale.rs, one
   Lease with N candidates for each N), which writes its section into the results file.
 
-`cluster/`, the cluster part (bench/cluster.py):
-
-- `config`: its fixed settings (names, timings, how often it looks).
-- `runner`: the cluster runner and its API, the pod watch, what a stopped cluster left.
-- `pod_logs`: the kubelet's log files tailed, each line parsed and marked.
-- `terms`: terms of leader work and their overlaps (tests/support/overlap.rs's rules).
-- `deployment`: a Deployment under test, the cluster-wide turn, the waits trials share.
-- `trials`: delete, crash and rollout trials, each deployment's sequence, the first apply.
-- `deploy`: the client-go image and the overlay that deploys it.
-- `results`: the "cluster" section and its method.
-- `driver`: the run's shared state (ClusterRun) and its steps.
+bench/cluster.py builds the client-go image and the program with `build`, runs the
+program's cluster part (bench/cluster/, whose mod.rs lists its modules) and merges its
+section with `results`.
 
 `render/`, bench/render.py's sections and pictures:
 

@@ -12,12 +12,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::jiff::Timestamp;
+use k8sensus::log_event;
 use serde_json::Value;
 
 use super::REPO;
 use super::control_plane::run_kubectl;
 use super::log::{LogLine, parse_line};
-use super::runner::Runner;
+use super::overlap::{Term, terms_by_replica};
+use super::runner::{Runner, RunnerOptions};
 use super::wait::wait_until;
 
 fn script() -> PathBuf {
@@ -180,12 +183,27 @@ impl Cluster {
     /// Starts the cluster (building binaries and images first if they are not cached).
     pub fn start() -> Cluster {
         let dir = std::env::temp_dir().join(format!("k8sensus-cluster-{}", std::process::id()));
-        let runner = Runner::start(
+        Self::start_in(&dir, &[]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts the cluster with its state in `dir`, with the image archives in `images`
+    /// imported beside k8sensus's (`--image=ARCHIVE`); the runner's error if it does not start.
+    pub fn start_in(dir: &Path, images: &[PathBuf]) -> Result<Cluster, String> {
+        let extra: Vec<String> = images
+            .iter()
+            .map(|a| format!("--image={}", a.display()))
+            .collect();
+        let options = RunnerOptions {
+            args: extra,
+            ..RunnerOptions::default()
+        };
+        let runner = Runner::try_start_with(
             &script(),
-            &dir,
+            dir,
             "Run `make cluster` to see the runner's own output",
-        );
-        Cluster {
+            &options,
+        )?;
+        Ok(Cluster {
             kubeconfig: runner.path("kubeconfig"),
             kubectl: runner.path("kubectl"),
             containerd_address: runner.path("containerd_address"),
@@ -193,9 +211,23 @@ impl Cluster {
             holder_pid: runner.state["holder_pid"].as_u64().unwrap() as u32,
             netns_inode: runner.state["netns_inode"].as_u64().unwrap(),
             cgroup: runner.text("cgroup"),
-            dir,
+            dir: dir.to_path_buf(),
             runner,
-        }
+        })
+    }
+
+    /// The runner's `state.json` (`kubernetes_version`, the paths, ...).
+    pub fn state(&self) -> &Value {
+        &self.runner.state
+    }
+
+    /// kubectl as admin, as a command to start (the caller decides how to wait).
+    pub fn kubectl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.kubectl);
+        command
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .args(args);
+        command
     }
 
     /// One command over the runner's stdin; returns its `OK ...` answer.
@@ -266,6 +298,11 @@ impl Cluster {
     /// Stops the cluster (closing the lifeline) and waits for the runner; returns how long.
     pub fn stop(&self) -> Duration {
         self.runner.stop(Duration::from_secs(180))
+    }
+
+    /// [`Cluster::stop`], returning the error instead of panicking.
+    pub fn try_stop(&self) -> Result<Duration, String> {
+        self.runner.try_stop(Duration::from_secs(180))
     }
 
     /// After stop(): what is still on the host that the cluster made (empty when clean).
@@ -349,99 +386,333 @@ pub fn wait_clean(
 // Pod logs, straight from the kubelet's log files
 // -------------------------------------------------------------------------------------------
 
+/// How often the tailer looks at the kubelet's files: often enough that a deleted pod's last
+/// lines are read before the kubelet removes them, and that a line's arrival is seen within
+/// 50 ms.
+pub const POD_LOG_POLL: Duration = Duration::from_millis(50);
+
+/// The container whose lines are read, by its name in deployment.yaml (the same in every
+/// namespace that deploys it).
+const CONTAINER: &str = "k8sensus";
+
+/// Which part of a term of leader work a line marks, by its `event` (k8sensus and the client-go
+/// reference log the same three).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    Start,
+    Run,
+    Stop,
+}
+
+/// One line a pod's container wrote, as the kubelet's log file has it.
+#[derive(Clone, Debug)]
+pub struct PodLine {
+    pub namespace: String,
+    pub pod: String,
+    /// The container's restart count: the file's name (`0.log`, `1.log`, ...).
+    pub restart: u32,
+    /// The CRI line's time (when the runtime read the line from the container), in seconds
+    /// since the epoch.
+    pub cri_time: Option<f64>,
+    /// The line as the container wrote it.
+    pub text: String,
+    /// The line as data, if it is a log line of k8sensus's or the reference's (either format).
+    pub line: Option<LogLine>,
+}
+
+impl PodLine {
+    /// CLOCK_MONOTONIC when the line was written (`mono_ns`), if logged.
+    pub fn mono_ns(&self) -> Option<u64> {
+        self.line.as_ref().and_then(LogLine::mono_ns)
+    }
+
+    /// The part of leader work the line marks, if any.
+    pub fn work(&self) -> Option<Work> {
+        let line = self.line.as_ref()?;
+        match line.event()? {
+            log_event::WORK_STARTED => Some(Work::Start),
+            log_event::WORK_RUN => Some(Work::Run),
+            log_event::WORK_STOPPED => Some(Work::Stop),
+            _ => None,
+        }
+    }
+
+    /// Whether the line starts or runs leader work.
+    pub fn is_work(&self) -> bool {
+        matches!(self.work(), Some(Work::Start | Work::Run))
+    }
+}
+
+/// A CRI log line's RFC 3339 time as seconds since the epoch.
+pub fn cri_time(text: &str) -> Option<f64> {
+    let t: Timestamp = text.parse().ok()?;
+    Some(t.as_nanosecond() as f64 / 1e9)
+}
+
+/// The parts of a CRI log line: `<time> <stream> <P|F> <text>` (P: a partial line, continued
+/// by the next).
+fn cri_parts(line: &str) -> Option<(&str, bool, &str)> {
+    let mut parts = line.splitn(4, ' ');
+    let time = parts.next()?;
+    let _stream = parts.next()?;
+    let tag = parts.next()?;
+    Some((time, tag == "F", parts.next().unwrap_or("")))
+}
+
+/// Reads the kubelet's log files under a root as they grow: complete lines only, partial CRI
+/// lines joined.
+pub struct Tailer {
+    root: PathBuf,
+    offsets: HashMap<PathBuf, u64>,
+    partial: HashMap<PathBuf, String>,
+}
+
+impl Tailer {
+    pub fn new(root: PathBuf) -> Self {
+        Tailer {
+            root,
+            offsets: HashMap::new(),
+            partial: HashMap::new(),
+        }
+    }
+
+    /// The lines written since the last call (in each file's order), and an error if the
+    /// root could not be listed. The root not existing yet is no error.
+    pub fn poll(&mut self) -> (Vec<PodLine>, Option<String>) {
+        let mut got = Vec::new();
+        let dirs = match std::fs::read_dir(&self.root) {
+            Ok(dirs) => dirs,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (got, None),
+            Err(e) => return (got, Some(format!("{}: {e}", self.root.display()))),
+        };
+        for pod_dir in dirs.flatten() {
+            // <namespace>_<pod>_<uid>
+            let name = pod_dir.file_name().to_string_lossy().into_owned();
+            let mut parts = name.split('_');
+            let (Some(namespace), Some(pod), Some(_uid)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(pod_dir.path().join(CONTAINER))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "log"))
+                .filter_map(|p| Some((p.file_stem()?.to_str()?.parse().ok()?, p)))
+                .collect();
+            files.sort();
+            for (restart, file) in files {
+                self.read_file(namespace, pod, restart, &file, &mut got);
+            }
+        }
+        (got, None)
+    }
+
+    fn read_file(
+        &mut self,
+        namespace: &str,
+        pod: &str,
+        restart: u32,
+        file: &Path,
+        got: &mut Vec<PodLine>,
+    ) {
+        let offset = self.offsets.entry(file.to_path_buf()).or_insert(0);
+        let Ok(mut f) = std::fs::File::open(file) else {
+            return;
+        };
+        if f.seek(SeekFrom::Start(*offset)).is_err() {
+            return;
+        }
+        let mut buf = Vec::new();
+        if f.read_to_end(&mut buf).is_err() {
+            return;
+        }
+        // Only whole lines; the rest waits for the next round.
+        let Some(end) = buf.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
+        *offset += (end + 1) as u64;
+        let text = String::from_utf8_lossy(&buf[..end]);
+        for raw in text.split('\n') {
+            let Some((time, full, text)) = cri_parts(raw) else {
+                continue;
+            };
+            let acc = self.partial.entry(file.to_path_buf()).or_default();
+            acc.push_str(text);
+            if !full {
+                continue;
+            }
+            let text = std::mem::take(acc);
+            got.push(PodLine {
+                namespace: namespace.to_string(),
+                pod: pod.to_string(),
+                restart,
+                cri_time: cri_time(time),
+                line: parse_line(&text).map(LogLine::new),
+                text,
+            });
+        }
+    }
+}
+
 /// Every line every pod's container wrote, collected from the kubelet's log files under the
-/// cluster's state directory (`<ns>_<pod>_<uid>/<container>/<restart>.log`, CRI format) as
-/// they grow, so the lines of a deleted pod are kept after the kubelet removes its files.
+/// cluster's state directory (`<ns>_<pod>_<uid>/<container>/<restart>.log`, CRI format) every
+/// [`POD_LOG_POLL`], so the lines of a deleted pod are kept after the kubelet removes its
+/// files. The queries answer under the lock, copying only what they return.
 pub struct PodLogs {
-    lines: Arc<Mutex<HashMap<String, Vec<LogLine>>>>,
+    lines: Arc<Mutex<Vec<PodLine>>>,
+    errors: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// The app's line inside a CRI log line: `<time> <stream> <P|F> <text>`.
-fn cri_text(line: &str) -> Option<(bool, &str)> {
-    let mut parts = line.splitn(4, ' ');
-    let _time = parts.next()?;
-    let _stream = parts.next()?;
-    let tag = parts.next()?;
-    Some((tag == "F", parts.next().unwrap_or("")))
-}
-
 impl PodLogs {
+    /// Tails the cluster's pod logs until dropped.
     pub fn collect(cluster: &Cluster) -> PodLogs {
-        let root = cluster.dir.join("pod-logs");
-        let lines: Arc<Mutex<HashMap<String, Vec<LogLine>>>> = Arc::default();
+        Self::tail(cluster.dir.join("pod-logs"))
+    }
+
+    /// Tails the kubelet's log files under `root` until dropped.
+    pub fn tail(root: PathBuf) -> PodLogs {
+        let lines: Arc<Mutex<Vec<PodLine>>> = Arc::default();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (lines2, stop2) = (lines.clone(), stop.clone());
+        let (lines2, errors2, stop2) = (lines.clone(), errors.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            let mut offsets: HashMap<PathBuf, u64> = HashMap::new();
-            let mut partial: HashMap<PathBuf, String> = HashMap::new();
+            let mut tailer = Tailer::new(root);
             while !stop2.load(Ordering::Relaxed) {
-                for pod_dir in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-                    // <namespace>_<pod>_<uid>
-                    let name = pod_dir.file_name().to_string_lossy().into_owned();
-                    let pod = name.split('_').nth(1).unwrap_or(&name).to_string();
-                    let files = std::fs::read_dir(pod_dir.path().join("k8sensus"))
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|e| e == "log"));
-                    for file in files {
-                        let offset = offsets.entry(file.clone()).or_insert(0);
-                        let Ok(mut f) = std::fs::File::open(&file) else {
-                            continue;
-                        };
-                        if f.seek(SeekFrom::Start(*offset)).is_err() {
-                            continue;
-                        }
-                        let mut buf = String::new();
-                        let Ok(n) = f.read_to_string(&mut buf) else {
-                            continue;
-                        };
-                        // Only whole lines; the rest waits for the next round.
-                        let Some(end) = buf.rfind('\n') else { continue };
-                        *offset += (end + 1) as u64;
-                        let _ = n;
-                        let mut got = lines2.lock().unwrap();
-                        let entry = got.entry(pod.clone()).or_default();
-                        for raw in buf[..end].lines() {
-                            let Some((full, text)) = cri_text(raw) else {
-                                continue;
-                            };
-                            let acc = partial.entry(file.clone()).or_default();
-                            acc.push_str(text);
-                            if full {
-                                let text = std::mem::take(acc);
-                                if let Some(json) = parse_line(&text) {
-                                    entry.push(LogLine::new(json));
-                                }
-                            }
-                        }
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(100));
+                let (got, error) = tailer.poll();
+                lines2.lock().unwrap().extend(got);
+                errors2.lock().unwrap().extend(error);
+                std::thread::sleep(POD_LOG_POLL);
             }
         });
         PodLogs {
             lines,
+            errors,
             stop,
             thread: Some(thread),
         }
     }
 
-    /// Every pod's lines so far.
-    pub fn all(&self) -> HashMap<String, Vec<LogLine>> {
-        self.lines.lock().unwrap().clone()
+    /// Runs `f` on every line so far, in the order read, under the lock.
+    pub fn with_lines<T>(&self, f: impl FnOnce(&[PodLine]) -> T) -> T {
+        f(&self.lines.lock().unwrap())
     }
 
+    /// Every pod's log lines so far, by pod.
+    pub fn all(&self) -> HashMap<String, Vec<LogLine>> {
+        let mut by_pod: HashMap<String, Vec<LogLine>> = HashMap::new();
+        self.with_lines(|lines| {
+            for l in lines {
+                if let Some(line) = &l.line {
+                    by_pod.entry(l.pod.clone()).or_default().push(line.clone());
+                }
+            }
+        });
+        by_pod
+    }
+
+    /// One pod's log lines so far.
     pub fn of(&self, pod: &str) -> Vec<LogLine> {
-        self.lines
-            .lock()
-            .unwrap()
-            .get(pod)
-            .cloned()
-            .unwrap_or_default()
+        self.with_lines(|lines| {
+            lines
+                .iter()
+                .filter(|l| l.pod == pod)
+                .filter_map(|l| l.line.clone())
+                .collect()
+        })
+    }
+
+    /// The terms of leader work in namespace `ns` (see [`super::overlap`]), by start.
+    pub fn terms(&self, ns: &str) -> Vec<Term> {
+        self.with_lines(|lines| {
+            terms_by_replica(
+                lines
+                    .iter()
+                    .filter(|l| l.namespace == ns)
+                    .filter_map(|l| Some((l.pod.as_str(), l.line.as_ref()?))),
+            )
+        })
+    }
+
+    /// The earliest start or run of leader work in `ns` after `mono_ns` (by `pod` if given).
+    pub fn first_work_after(&self, ns: &str, mono_ns: u64, pod: Option<&str>) -> Option<PodLine> {
+        self.with_lines(|lines| {
+            lines
+                .iter()
+                .filter(|l| l.namespace == ns && pod.is_none_or(|p| l.pod == p) && l.is_work())
+                .filter(|l| l.mono_ns().is_some_and(|m| m > mono_ns))
+                .min_by_key(|l| l.mono_ns())
+                .cloned()
+        })
+    }
+
+    /// Whether `pod`'s current container (its latest restart) is inside a term of work: its
+    /// last work line starts or runs it.
+    pub fn working(&self, ns: &str, pod: &str) -> bool {
+        self.with_lines(|lines| {
+            let mine = || lines.iter().filter(|l| l.namespace == ns && l.pod == pod);
+            let Some(latest) = mine().map(|l| l.restart).max() else {
+                return false;
+            };
+            mine()
+                .filter(|l| l.restart == latest)
+                .rev()
+                .find_map(PodLine::work)
+                .is_some_and(|w| w != Work::Stop)
+        })
+    }
+
+    /// The first line of `pod`'s container after `restart` restarts.
+    pub fn first_line(&self, ns: &str, pod: &str, restart: u32) -> Option<PodLine> {
+        self.with_lines(|lines| {
+            lines
+                .iter()
+                .find(|l| l.namespace == ns && l.pod == pod && l.restart == restart)
+                .cloned()
+        })
+    }
+
+    /// `pod`'s first line that stops its work at or after `mono_ns`.
+    pub fn stopped_after(&self, ns: &str, pod: &str, mono_ns: u64) -> Option<PodLine> {
+        self.with_lines(|lines| {
+            lines
+                .iter()
+                .find(|l| {
+                    l.namespace == ns
+                        && l.pod == pod
+                        && l.work() == Some(Work::Stop)
+                        && l.mono_ns().is_some_and(|m| m >= mono_ns)
+                })
+                .cloned()
+        })
+    }
+
+    /// The errors met listing the files (the last `n`).
+    pub fn errors(&self, n: usize) -> Vec<String> {
+        let errors = self.errors.lock().unwrap();
+        errors[errors.len().saturating_sub(n)..].to_vec()
+    }
+
+    /// Writes each pod's lines to `dir/<ns>_<pod>.log`, each prefixed with `[restart]`.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        self.with_lines(|lines| {
+            for l in lines {
+                let text = files
+                    .entry(format!("{}_{}.log", l.namespace, l.pod))
+                    .or_default();
+                text.push_str(&format!("[{}] {}\n", l.restart, l.text));
+            }
+        });
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text)?;
+        }
+        Ok(())
     }
 }
 

@@ -18,6 +18,7 @@
 //! Two terms overlap when they share more than a boundary instant: zero tolerance, to the
 //! nanosecond. A term that is a single instant overlaps anything that has it strictly inside.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use k8sensus::log_event;
@@ -174,6 +175,24 @@ pub fn terms_in_logs(replica: &str, logs: &[LogLine]) -> Vec<Term> {
             last_work = mono;
         }
     }
+    terms
+}
+
+/// The terms in the lines of several replicas (each line with its replica's name), sorted by
+/// start and then end. Each replica's lines are taken in `mono_ns` order, so the files of a
+/// container's restarts may be read in any order.
+pub fn terms_by_replica<'a>(lines: impl IntoIterator<Item = (&'a str, &'a LogLine)>) -> Vec<Term> {
+    let mut by_replica: BTreeMap<&str, Vec<&LogLine>> = BTreeMap::new();
+    for (replica, line) in lines {
+        by_replica.entry(replica).or_default().push(line);
+    }
+    let mut terms = Vec::new();
+    for (replica, mut lines) in by_replica {
+        lines.sort_by_key(|l| l.mono_ns());
+        let lines: Vec<LogLine> = lines.into_iter().cloned().collect();
+        terms.extend(terms_in_logs(replica, &lines));
+    }
+    terms.sort_by_key(|t| (t.first_ns, t.last_ns));
     terms
 }
 

@@ -22,6 +22,8 @@ pub struct RunnerOptions {
     pub env: Vec<(String, String)>,
     /// A file for its messages (stderr); the terminal if `None`.
     pub stderr_to: Option<PathBuf>,
+    /// Arguments after `run --lifeline-stdin --dir DIR` (the cluster's `--image=ARCHIVE`).
+    pub args: Vec<String>,
 }
 
 /// A running runner: its state directory, its `state.json`, and its command line.
@@ -41,14 +43,25 @@ impl Runner {
         Self::start_with(script, dir, hint, &RunnerOptions::default())
     }
 
-    /// Like [`Runner::start`], with extra environment variables and, if asked for, its
-    /// messages in a file rather than on the terminal (the panic then points there).
+    /// Like [`Runner::start`], with extra environment variables and arguments and, if asked
+    /// for, its messages in a file rather than on the terminal (the panic then points there).
     pub fn start_with(script: &Path, dir: &Path, hint: &str, options: &RunnerOptions) -> Runner {
+        Self::try_start_with(script, dir, hint, options).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Runner::start_with`], returning the error instead of panicking: for a program that
+    /// must clean up and report.
+    pub fn try_start_with(
+        script: &Path,
+        dir: &Path,
+        hint: &str,
+        options: &RunnerOptions,
+    ) -> Result<Runner, String> {
         let _ = std::fs::remove_dir_all(dir);
         let stderr = match &options.stderr_to {
             Some(path) => Stdio::from(
                 std::fs::File::create(path)
-                    .unwrap_or_else(|e| panic!("cannot create {} ({e})", path.display())),
+                    .map_err(|e| format!("cannot create {} ({e})", path.display()))?,
             ),
             None => Stdio::inherit(),
         };
@@ -56,17 +69,17 @@ impl Runner {
             Some(path) => format!("{hint} (its messages are in {})", path.display()),
             None => hint.to_string(),
         };
-        let hint = hint.as_str();
         let mut child = Command::new("python3")
             .arg(script)
             .args(["run", "--lifeline-stdin", "--dir"])
             .arg(dir)
+            .args(&options.args)
             .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} ({e}): {hint}", script.display()));
+            .map_err(|e| format!("cannot start {} ({e}): {hint}", script.display()))?;
         let stdin = child.stdin.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -74,23 +87,25 @@ impl Runner {
             line.clear();
             if stdout.read_line(&mut line).unwrap_or(0) == 0 {
                 let status = child.wait().ok();
-                panic!(
+                return Err(format!(
                     "{} did not start (it exited: {status:?}); its error is printed above. {hint}",
                     script.display()
-                );
+                ));
             }
             if line.trim().starts_with("READY ") {
                 break;
             }
         }
-        let state = serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap())
-            .expect("the runner's state.json is JSON");
-        Runner {
+        let state = std::fs::read(dir.join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| format!("{}/state.json is missing or not JSON", dir.display()))?;
+        Ok(Runner {
             dir: dir.to_path_buf(),
             state,
             control: Mutex::new(Some((stdin, stdout))),
             child: Mutex::new(child),
-        }
+        })
     }
 
     /// A text entry of `state.json`.
@@ -135,6 +150,12 @@ impl Runner {
     /// Closes the lifeline and waits up to `limit` for the runner to finish tearing down;
     /// returns how long it took. Panics if it exits with an error or takes longer.
     pub fn stop(&self, limit: Duration) -> Duration {
+        self.try_stop(limit).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Runner::stop`], returning the error instead of panicking. After `limit` the runner
+    /// is killed (its guard process still tears everything down).
+    pub fn try_stop(&self, limit: Duration) -> Result<Duration, String> {
         let t = Instant::now();
         drop(
             self.control
@@ -144,14 +165,19 @@ impl Runner {
         );
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "the runner exited with {status}");
-                return t.elapsed();
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(t.elapsed()),
+                Ok(Some(status)) => return Err(format!("the runner exited with {status}")),
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot wait for the runner: {e}")),
             }
-            assert!(
-                t.elapsed() < limit,
-                "the runner did not stop within {limit:?}"
-            );
+            if t.elapsed() >= limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "the runner did not stop within {limit:?}; killed it (its guard cleans up)"
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -1,36 +1,9 @@
 //! The benchmark's scale part (bench/scale.rs), tested where it needs no API server: where
 //! its windows fall, how its namespaces are named, which requests a takeover caused, how its
 //! section goes into the results file, and that the section keeps the keys of the committed
-//! bench/results.json. The bench program's modules are included as they are (it is a test
-//! target without libtest's harness, so its own file cannot hold tests).
+//! bench/results.json.
 
-#![allow(dead_code)]
-
-mod support;
-
-#[path = "../bench/args.rs"]
-mod args;
-#[path = "../bench/driver.rs"]
-mod driver;
-#[path = "../bench/machine_load.rs"]
-mod machine_load;
-#[path = "../bench/progress.rs"]
-mod progress;
-#[path = "../bench/replicas.rs"]
-mod replicas;
-#[path = "../bench/results.rs"]
-mod results;
-#[path = "../bench/scale.rs"]
-mod scale;
-#[path = "../bench/scale_planes.rs"]
-mod scale_planes;
-#[path = "../bench/scale_results.rs"]
-mod scale_results;
-#[path = "../bench/steady.rs"]
-mod steady;
-#[path = "../bench/trials.rs"]
-mod trials;
-
+use crate::{results, scale, scale_results};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 

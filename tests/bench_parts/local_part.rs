@@ -1,5 +1,4 @@
-//! The benchmark program's pure parts (bench/), tested here, where libtest runs them: the
-//! program itself is a test target without libtest's harness. No API server is needed.
+//! The local part's pure parts (bench/local.rs and the pieces the scale part shares).
 //!
 //! - `rules`: the lanes' split, the trials' timeouts, the set's names and command lines.
 //! - `steady_state`: who held the Lease when, and each request counted for the role its
@@ -8,26 +7,7 @@
 //! - `results_keys`: the results' types write exactly the keys the committed
 //!   bench/results.json has, in its order, so that bench/render.py reads them unchanged.
 
-// Each part of the program is included on its own; not every item is used here.
-#![allow(dead_code)]
-
-mod support;
-
-#[path = "../bench/machine_load.rs"]
-mod machine_load;
-#[path = "../bench/progress.rs"]
-mod progress;
-#[path = "../bench/replicas.rs"]
-mod replicas;
-#[path = "../bench/results.rs"]
-mod results;
-#[path = "../bench/steady.rs"]
-mod steady;
-#[path = "../bench/timeline.rs"]
-mod timeline;
-#[path = "../bench/trials.rs"]
-mod trials;
-
+use crate::support;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
