@@ -78,6 +78,10 @@ pub struct Args {
     /// lines, the budget and duration_s count from it [default: now]
     #[arg(long, value_name = "EPOCH")]
     pub since: Option<f64>,
+    /// Print the source tree as the results record it (commit, changed paths, a hash of the
+    /// build inputs) as JSON, and exit: bench/run.py takes it before and after `make build`
+    #[arg(long)]
+    pub source_snapshot: bool,
     #[command(flatten)]
     pub scale: crate::scale::ScaleArgs,
     #[command(flatten)]

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import signal
 import tempfile
 import subprocess
 import sys
@@ -40,8 +38,8 @@ from pathlib import Path
 from k8sbench import session
 from k8sbench.build import build_bench_program, build_client_go_ref
 from k8sbench.common import BENCH, LOG_DIR, REPO, T0, log
-from k8sbench.results import read_results, write_results
-from k8sbench.processes import run_cmd, spawn
+from k8sbench.processes import run_cmd, run_program
+from k8sbench.results import read_results, with_python_facts, write_results
 
 CLUSTER = REPO / "hack" / "cluster" / "cluster.py"
 IMAGES = REPO / "hack" / "cluster" / "images.py"
@@ -80,9 +78,9 @@ def client_go_image() -> tuple[Path, str, Path, bool]:
 
 def run_cluster_part(program: Path, args: argparse.Namespace, command: str, seed: int,
                      image: tuple[Path, str, Path, bool], build_since: float, section: Path) -> int:
-    """The bench program's cluster part, to its end, its section written to `section`;
-    Ctrl-C or SIGTERM here is passed on to it as SIGTERM, and it is given the time to stop
-    the cluster. Its exit status."""
+    """The bench program's cluster part, to its end (processes.run_program: Ctrl-C or
+    SIGTERM is passed on, and it is given the time to stop the cluster), its section written
+    to `section`. Its exit status."""
     archive, name, binary, cached = image
     since = time.time() - (time.monotonic() - T0)
     argv = [str(program), "--cluster", "--delete-trials", str(args.delete_trials),
@@ -92,18 +90,7 @@ def run_cluster_part(program: Path, args: argparse.Namespace, command: str, seed
             "--seed", str(seed), "--out", str(section),
             "--log-dir", str(LOG_DIR / "cluster"), "--command", command,
             "--since", f"{since:.3f}", "--build-since", f"{build_since:.3f}"]
-    p = spawn(argv, cwd=REPO, stdin=subprocess.DEVNULL)
-    try:
-        return p.wait()
-    except KeyboardInterrupt:
-        log("interrupted; the bench program stops the cluster")
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=240)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        return 130
+    return run_program(argv, "bench program's cluster part")
 
 
 def main() -> int:
@@ -126,7 +113,10 @@ def main() -> int:
         return 130
     with tempfile.TemporaryDirectory(prefix="k8sensus-bench-cluster-section-") as d:
         section = Path(d) / "cluster.json"
-        code = run_cluster_part(program, args, command, seed, image, build_since, section)
+        try:
+            code = run_cluster_part(program, args, command, seed, image, build_since, section)
+        except KeyboardInterrupt:
+            return 130
         if code != 0:
             return code
         merge_section(Path(args.out), json.loads(section.read_text()))
@@ -134,16 +124,9 @@ def main() -> int:
 
 
 def merge_section(out: Path, sec: dict) -> None:
-    """The "cluster" section into the results file, every other key kept; the machine gets
-    `platform` after `kernel` and `python` after `memory_gib`, as results.json has them."""
-    machine = {}
-    for k, v in sec["machine"].items():
-        machine[k] = v
-        if k == "kernel":
-            machine["platform"] = platform.platform()
-        if k == "memory_gib":
-            machine["python"] = platform.python_version()
-    sec["machine"] = machine
+    """The "cluster" section into the results file, every other key kept, its machine with
+    what only Python knows."""
+    sec["machine"] = with_python_facts(sec["machine"])
     results = read_results(out)
     results["cluster"] = sec
     write_results(out, results)

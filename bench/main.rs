@@ -106,6 +106,9 @@ use crate::progress::log;
 /// for bad usage.
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.source_snapshot {
+        return print_source_snapshot();
+    }
     if args.cluster.cluster {
         return cluster::main_from(&args);
     }
@@ -125,6 +128,21 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log(&format!("error: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--source-snapshot`: the tree as the results record it, one JSON object on stdout.
+fn print_source_snapshot() -> ExitCode {
+    let snapshot = support::provenance::SourceSnapshot::now();
+    match serde_json::to_string(&snapshot) {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot serialize the source snapshot: {e}");
             ExitCode::FAILURE
         }
     }

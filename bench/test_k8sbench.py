@@ -28,46 +28,18 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import k8sbench  # noqa: E402
-from k8sbench import build, common, driver, lease_watch, local, provenance, results, scale_part  # noqa: E402
+from k8sbench import build, common, local, processes, results, scale_part  # noqa: E402
 from k8sbench import session  # noqa: E402
-from k8sbench import stats  # noqa: E402
-from k8sbench.schedule import drive  # noqa: E402
-from k8sbench.machine_load import LoadSampler  # noqa: E402
 from k8sbench.render import benchmarks_md, fmt, readme, scale_svg, timeline_svg  # noqa: E402
 
 RESULTS = json.loads((BENCH / "results.json").read_text())
-
-
-def ev(t, holder, acquire=None, renew=None, typ="MODIFIED", transitions=0):
-    """A LeaseWatcher event."""
-    return {"t": t, "type": typ, "holder": holder, "acquire": acquire, "renew": renew,
-            "duration": 15, "transitions": transitions}
-
-
-class FakeWatcher:
-    reconnects, relists, errors = 0, 1, []
-
-    def __init__(self, events=()):
-        self.events = list(events)
-
-    def all(self, ns):
-        return list(self.events)
-
-    def since(self, ns, idx):
-        return self.events[idx:]
-
-    def count(self, ns):
-        return len(self.events)
-
-    def latest(self, ns):
-        return self.events[-1] if self.events else None
 
 
 class ImportsAndFlags(unittest.TestCase):
     def test_every_module_imports(self):
         """Every module of bench/k8sbench and the three entry points import."""
         names = [m.name for m in pkgutil.walk_packages(k8sbench.__path__, "k8sbench.")]
-        self.assertGreaterEqual(len(names), 20)
+        self.assertGreaterEqual(len(names), 15)
         for name in names:
             importlib.import_module(name)
         for entry in ("run", "cluster", "render"):
@@ -110,75 +82,10 @@ class ImportsAndFlags(unittest.TestCase):
         self.assertIsInstance(session.seed_random(None), int)
 
 
-class Stats(unittest.TestCase):
-    def test_percentiles_interpolate_between_closest_ranks(self):
-        """pct() is numpy's default: linear between the closest ranks."""
-        self.assertIsNone(stats.pct([], 50))
-        self.assertEqual(stats.pct([5.0], 90), 5.0)
-        self.assertEqual(stats.pct([4.0, 1.0, 3.0, 2.0], 50), 2.5)
-        self.assertAlmostEqual(stats.pct([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 90), 9.1)
-
-    def test_summaries_count_failed_trials(self):
-        """A failed trial counts in failed_trials, not in the figures; a figure some good
-        trials lack is left out of them."""
-        ts = [{"ok": True, "x": 1.0}, {"ok": True, "x": 3.0}, {"ok": False, "x": 100.0}, {"ok": True}]
-        s = stats.field_summary(ts, "x")
-        self.assertEqual((s["p50"], s["max"], s["min"], s["mean"], s["trials"], s["failed_trials"]),
-                         (2.0, 3.0, 1.0, 2.0, 2, 1))
-        self.assertEqual(stats.field_summary(ts, "x", count_failed=False)["failed_trials"], 0)
-        self.assertEqual(stats.summary([])["p50"], None)
-        self.assertEqual(stats.ok_values(ts, "x"), [1.0, 3.0])
-
-class Schedule(unittest.TestCase):
+class Progress(unittest.TestCase):
     def test_small_rules(self):
-        """The progress line's figures and durations."""
-        self.assertEqual((common.fs_log(None), common.fs_log(0.25), common.fs_log(15.0)),
-                         ("n/a", "250 ms", "15.000 s"))
+        """The progress line's durations."""
         self.assertEqual(common.elapsed(125.0), "2m05s")
-
-    def test_lease_watch_questions(self):
-        """A holder has renewed once its renewTime is past its acquireTime; the new-holder
-        predicate finds the first event since a position that names someone else."""
-        w = FakeWatcher([ev(1.0, "k8sensus-0", 1.0, 1.0)])
-        self.assertFalse(lease_watch.renewed(w.latest("ns")))
-        w.events.append(ev(3.0, "k8sensus-0", 1.0, 3.0))
-        self.assertTrue(lease_watch.renewed(w.latest("ns")))
-        pred = lease_watch.new_holder_pred(SimpleNamespace(watcher=w, ns="ns"), 0, "k8sensus-0")
-        self.assertIsNone(pred())
-        w.events.append(ev(20.0, "k8sensus-2", 19.9, 19.9))
-        self.assertEqual(pred()["holder"], "k8sensus-2")
-
-    def test_schedule_steps_generators(self):
-        """drive() returns a generator's value; run_all() steps several to their end."""
-        from k8sbench.schedule import drive, g_sleep, g_wait, run_all
-        self.assertEqual(drive(g_wait(lambda: 42, 1.0)), 42)
-        self.assertIsNone(drive(g_wait(lambda: 0, 0.0)))
-        seen = []
-
-        def g(name, n):
-            for i in range(n):
-                seen.append((name, i))
-                yield
-        run_all(g("a", 2), g("b", 1), beside=[g_sleep(10.0)])
-        self.assertEqual(sorted(seen), [("a", 0), ("a", 1), ("b", 0)])
-
-
-class Watches(unittest.TestCase):
-    def test_lease_watcher_records_and_answers(self):
-        """The watch keeps each Lease event by namespace with its arrival time."""
-        w = lease_watch.LeaseWatcher(cp=None)
-        w._record("ADDED", {"metadata": {"namespace": "n", "resourceVersion": "7"},
-                            "spec": {"holderIdentity": "a", "acquireTime": "1970-01-01T00:00:01.000000Z",
-                                     "renewTime": "1970-01-01T00:00:02.500000Z", "leaseDurationSeconds": 15,
-                                     "leaseTransitions": 3}}, 9.0)
-        w._record("MODIFIED", {"metadata": {"namespace": "n"}, "spec": None}, 10.0)
-        self.assertEqual(w.count("n"), 2)
-        self.assertEqual(w.all("n")[0], {"t": 9.0, "type": "ADDED", "rv": "7", "holder": "a", "acquire": 1.0,
-                                         "renew": 2.5, "duration": 15, "transitions": 3})
-        self.assertEqual(w.latest("n")["holder"], "")
-        self.assertEqual(w.since("n", 1), [w.latest("n")])
-        self.assertIsNone(w.latest("other"))
-
 
 
 def fake_run(test: unittest.TestCase) -> SimpleNamespace:
@@ -188,14 +95,12 @@ def fake_run(test: unittest.TestCase) -> SimpleNamespace:
     test.addCleanup(shutil.rmtree, out, ignore_errors=True)
     binary = out / "bin"
     binary.write_bytes(b"\0" * 1024)
-    impls = {"k8sensus": {"key": "k8sensus", "bin": binary, "extra_args": [], "env": {}},
-             "client_go": {"key": "client-go", "bin": binary, "extra_args": [], "env": {}}}
     return SimpleNamespace(
         args=SimpleNamespace(skip_build=False, lanes=2, out=str(out / "results.json"), scale_crash_trials=5,
                              scale_graceful_trials=5, scale_steady_seconds=120.0),
         command="python3 bench/run.py",
-        seed=1, started_at=dt.datetime.now(dt.timezone.utc), load_at_start=(0.0, 0.0, 0.0), sampler=LoadSampler(),
-        source={"commit": "x"}, caches="none", rust_bin=binary, go_bin=binary, go_cached=True, impls=impls,
+        seed=1, started_at=dt.datetime.now(dt.timezone.utc), load_at_start=(0.0, 0.0, 0.0),
+        source={"commit": "x"}, caches="none", rust_bin=binary, go_bin=binary, go_cached=True,
         cp_build={"seconds": 1.0, "cached": True}, images_build=None, t_build0=0.0, t_built_rust=1.0, t_built_go=2.0, t_built=3.0,
         work=out)
 
@@ -258,38 +163,29 @@ class Results(unittest.TestCase):
             self.assertEqual(results.read_results(out), {"k8sensus": {}, "cluster": {"x": 1}})
 
 
-class Provenance(unittest.TestCase):
-    def test_provenance_and_machine(self):
-        """The source snapshot, the caches and the machine are read without error."""
-        src = provenance.source_snapshot()
-        self.assertEqual(len(src["build_inputs_sha256"]), 64)
-        self.assertIsInstance(provenance.cache_state(), str)
-        self.assertEqual(list(provenance.machine_info()), [k for k in RESULTS["machine"]
-                                                           if k not in ("loadavg_at_start", "loadavg_at_end",
-                                                                        "load_by_phase")])
-        self.assertEqual(len(provenance.go_env("GOVERSION", "GOCACHE")), 2)
-        self.assertEqual(provenance.sha256(BENCH / "results.json"),
-                         __import__("hashlib").sha256((BENCH / "results.json").read_bytes()).hexdigest())
+class Builds(unittest.TestCase):
+    def test_caches_and_go_env(self):
+        """The caches found are named, a fresh machine's as such; go env gives one value per name."""
+        self.assertIsInstance(build.cache_state(), str)
+        self.assertEqual(len(build.go_env("GOVERSION", "GOCACHE")), 2)
         with mock.patch.dict(os.environ, {"K8SENSUS_CACHE": "/x"}):
             self.assertEqual(build.cache_root(), Path("/x"))
+        with mock.patch.object(build, "go_env", return_value=["", ""]), \
+                mock.patch.object(build, "cache_root", return_value=Path("/nonexistent")), \
+                mock.patch.object(build, "TARGET", Path("/nonexistent")), \
+                mock.patch.dict(os.environ, {"CARGO_HOME": "/nonexistent"}):
+            self.assertEqual(build.cache_state(), "none (a fresh machine)")
 
-    def test_load_sampler_summary(self):
-        """Each phase gets the samples taken while it lasted."""
-        s = LoadSampler()
-        s.samples = [(10.0, 0.5, 1.0), (12.0, 1.0, 2.0), (20.0, 0.1, 0.5)]
-        s.phases = [{"name": "a", "t0": 9.0, "t1": 13.0}]
-        s.span("b", 19.0, 21.0)
-        self.assertEqual(s.summary(), [
-            {"phase": "a", "seconds": 4.0, "cpu_busy_mean": 0.75, "cpu_busy_max": 1.0, "load1_max": 2.0},
-            {"phase": "b", "seconds": 2.0, "cpu_busy_mean": 0.1, "cpu_busy_max": 0.1, "load1_max": 0.5}])
+    def test_machine_gets_what_only_python_knows(self):
+        """platform after kernel and python after memory_gib, in results.json's order."""
+        program = {k: v for k, v in RESULTS["machine"].items() if k not in ("platform", "python")}
+        out = results.with_python_facts(program)
+        self.assertEqual(list(out), list(RESULTS["machine"]))
+        self.assertEqual(out["python"], platform.python_version())
 
-    def test_rust_extra_args_from_help(self):
-        """The flags k8sensus gets depend on what its --help offers (and run_cmd works)."""
-        with tempfile.TemporaryDirectory() as d:
-            fake = Path(d) / "k8sensus"
-            fake.write_text("#!/bin/sh\necho '--log-format --probe-addr'\n")
-            fake.chmod(0o755)
-            self.assertEqual(build.rust_extra_args(fake), ["--log-format=json", "--probe-addr=127.0.0.1:0"])
+    def test_run_program_returns_the_exit_status(self):
+        """A part of the program runs to its end; its exit status comes back."""
+        self.assertEqual(processes.run_program(["sh", "-c", "exit 3"], "test"), 3)
 
 
 class Render(unittest.TestCase):
@@ -322,7 +218,7 @@ class Render(unittest.TestCase):
                          ("1.2 ms", "250 ms", "15.000 s", "n/a"))
         self.assertEqual((fmt.ratio(1, 2), fmt.ratio(0, 0), fmt.ratio(1, 0), fmt.ratio(0.001, 1)),
                          ("0.50×", "equal (both 0)", "n/a (client-go 0)", "0.001×"))
-        self.assertEqual(fmt.dur(common.SHORT_TIMINGS), "4s/3s/500ms")
+        self.assertEqual(fmt.dur({"lease_duration_s": 4.0, "renew_deadline_s": 3.0, "retry_period_s": 0.5}), "4s/3s/500ms")
         self.assertEqual(fmt.load_rows([{"phase": "p", "seconds": 10, "cpu_busy_mean": 0.5, "cpu_busy_max": 1,
                                          "load1_max": 2.5}]), ["| p | 10 s | 50 % | 100 % | 2.5 |"])
 

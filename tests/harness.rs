@@ -799,31 +799,6 @@ mod provenance_hashes {
         );
         std::fs::remove_dir_all(&base).unwrap();
     }
-
-    /// The hash is the one bench/k8sbench/provenance.py gives the same tree, so that the
-    /// benchmark's build step and its Rust program name the same inputs alike.
-    #[test]
-    fn the_build_inputs_hash_is_the_benchmark_drivers() {
-        let repo = std::path::Path::new(crate::support::REPO);
-        let out = std::process::Command::new("python3")
-            .current_dir(repo.join("bench"))
-            .args([
-                "-c",
-                "from k8sbench.provenance import source_snapshot; \
-                 print(source_snapshot()['build_inputs_sha256'])",
-            ])
-            .output()
-            .expect("python3 runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            build_inputs_sha256(repo)
-        );
-    }
 }
 
 /// CHAOS.md, from the chaos suite's results as types.

@@ -8,26 +8,28 @@ and cluster.py run it.
 
 # Layout
 
-What every part uses:
+What is Python here, and why: the entry points' flags, one run at a time, the builds
+(make, go, controlplane.py, buildah) with their heartbeats, the results file's merge (it
+keeps every section a run did not measure byte for byte, in its order), and the renderers.
+Everything that measures, and every concept the test harness has (replicas, control
+planes, the Lease watch, the audit log, percentiles, provenance, pod logs), is the Rust
+program's, on tests/support/, once.
 
-- `common`: the repository's paths, the Lease's name, the timings, log() (the progress
-  line) and BenchError (the error that ends a run).
-- `processes`: child processes that die with the driver (spawn(), PR_SET_PDEATHSIG, from
-  the main thread only), and run_cmd().
+What both entry points use:
+
+- `common`: the repository's paths, log() (the progress line) and BenchError (the error
+  that ends a run).
+- `processes`: child processes that die with the driver (spawn(), hack/control-plane's
+  child_dies_with_us, from the main thread only), run_cmd(), and run_program(), which runs
+  a part of the Rust program to its end, passing Ctrl-C on.
 - `session`: what both drivers do around their measuring: the recorded command line, the
   seed, signals as KeyboardInterrupt, one run at a time (bench/.run.lock), the render.
-- `build`: `make build`, bench/client-go-ref built and cached, and the benchmark's Rust
-  program (`cargo test --test bench --no-run`).
-- `provenance`: the machine, the git commit and build inputs, the caches, the hashes.
-- `machine_load`: LoadSampler, the share of CPUs busy per phase.
-- `control_plane`: the control plane's binaries (controlplane.py build), and the admin's
-  API on a runner's API server (the cluster runner's).
-- `lease_watch`: LeaseWatcher, the cluster driver's watch on every Lease, and what trials
-  ask of it.
-- `schedule`: the cluster's trial loops as generators stepped by the main thread
-  (run_all(), drive()).
-- `stats`: percentiles and the summaries the cluster section keeps.
-- `results`: results.json read and written (the sections a run did not measure kept).
+- `build`: `make build`, bench/client-go-ref built and cached, the control plane's
+  binaries, the Rust program (`cargo test --test bench --no-run`), the images alongside;
+  the caches found at the start, and the source snapshot (the program's
+  --source-snapshot).
+- `results`: results.json read and written (the sections a run did not measure kept),
+  and the machine section completed with what only Python knows.
 
 bench/run.py's parts, in the order it runs:
 

@@ -1,8 +1,12 @@
-"""Building the two electors: `make build` for k8sensus, and bench/client-go-ref, cached
-outside the repository like the control plane's binaries."""
+"""The builds a run needs, each timed: `make build` for k8sensus; bench/client-go-ref,
+cached outside the repository like the control plane's binaries; the control plane's
+binaries (controlplane.py build); the benchmark program (bench/main.rs); the cluster part's
+images alongside. And what a run records of them: the build caches found at the start, and
+the source tree before and after `make build` (the program's --source-snapshot)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -17,6 +21,7 @@ from .common import BENCH, LOG_DIR, REPO, BenchError, elapsed, log
 from .processes import HEARTBEAT, kill_group, run_cmd, spawn
 
 CLIENT_GO_SRC = BENCH / "client-go-ref"
+CONTROLPLANE = REPO / "hack" / "control-plane" / "controlplane.py"
 # cargo's target directory: CARGO_TARGET_DIR if set (make and cargo honour it too).
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
 RUST_BIN = TARGET / "release" / "k8sensus"
@@ -136,19 +141,6 @@ def build_bench_program() -> tuple[Path, float]:
     return exe, seconds
 
 
-def rust_extra_args(binary: Path) -> list[str]:
-    """Flags for k8sensus beyond the election's, for whichever version was built:
-    JSON logs, and probes on a free loopback port (the default, :8080 on every
-    interface, would collide between three replicas on one host)."""
-    help_text = run_cmd([str(binary), "--help"])
-    args = []
-    if "--log-format" in help_text:
-        args.append("--log-format=json")
-    if "--probe-addr" in help_text:
-        args.append("--probe-addr=127.0.0.1:0")
-    return args
-
-
 IMAGES_PY = REPO / "hack" / "cluster" / "images.py"
 
 
@@ -189,3 +181,61 @@ class ImagesBuild:
     def kill(self) -> None:
         if self.p.poll() is None:
             kill_group(self.p)
+
+
+def control_plane_binaries() -> tuple[Path, dict]:
+    """The binaries as built by controlplane.py (built now or cached), and how they were had."""
+    t0, started = time.monotonic(), time.time()
+    # controlplane.py prints its own progress (a cold build takes minutes) on stderr.
+    real = Path(run_cmd([sys.executable, str(CONTROLPLANE), "build"], timeout=3600, show_stderr=True)
+                .strip().splitlines()[-1])
+    info = {"seconds": round(time.monotonic() - t0, 1), "cached": True}
+    try:
+        bi = json.loads((real.parent / "build-info.json").read_text())
+        built_at = dt.datetime.fromisoformat(bi["built_at"].replace("Z", "+00:00")).timestamp()
+        info["cached"] = built_at < started - 1
+        info["build_info"] = bi
+    except (OSError, ValueError, KeyError):
+        pass
+    return real, info
+
+
+def source_snapshot(program: Path) -> dict:
+    """The source tree as the results record it (the commit, the changed paths, a hash of
+    what `make build` compiles), from the benchmark program (tests/support/provenance.rs
+    computes it for every harness)."""
+    return json.loads(run_cmd([str(program), "--source-snapshot"], timeout=120))
+
+
+def go_env(*names: str) -> list[str]:
+    """`go env NAME...` with the local toolchain, one value per name ("" if go fails)."""
+    try:
+        out = subprocess.run(["go", "env", *names], capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "GOTOOLCHAIN": "local"}).stdout.splitlines()
+    except (OSError, subprocess.TimeoutExpired):
+        out = []
+    return [v.strip() for v in out] + [""] * (len(names) - len(out))
+
+
+def cache_state() -> str:
+    """Which build caches exist at the start, for the report: a fresh machine has none."""
+    def has(p: str | Path) -> bool:
+        try:
+            return bool(p) and Path(p).is_dir() and any(Path(p).iterdir())
+        except OSError:
+            return False
+    gomodcache, gocache = go_env("GOMODCACHE", "GOCACHE")
+    cargo_home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
+    found = {
+        "target/release": has(TARGET / "release"),
+        "cargo registry": has(cargo_home / "registry"),
+        "Go module cache": has(gomodcache),
+        "Go build cache": has(gocache),
+        "control plane": has(cache_root() / "control-plane"),
+        "client-go-ref": has(cache_root() / "client-go-ref"),
+        "images": has(cache_root() / "images"),
+    }
+    present = [k for k, v in found.items() if v]
+    return ("none (a fresh machine)" if not present
+            else "present: " + ", ".join(present) + "; absent: "
+            + (", ".join(k for k, v in found.items() if not v) or "none"))

@@ -12,10 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .build import RUST_BIN, ImagesBuild, build_bench_program, build_client_go_ref, build_rust, rust_extra_args
+from .build import (RUST_BIN, ImagesBuild, build_bench_program, build_client_go_ref, build_rust, cache_state,
+                    control_plane_binaries, source_snapshot)
 from .common import LOG_DIR, BenchError, log
-from .control_plane import control_plane_binaries
-from .provenance import cache_state, source_snapshot
 
 
 class Run:
@@ -32,7 +31,6 @@ class Run:
         self.caches = ""
         self.rust_bin = self.go_bin = None
         self.go_cached = False
-        self.impls: dict = {}
         self.cp_build: dict = {}
         self.images: ImagesBuild | None = None  # the cluster part's images, built alongside
         self.images_build: dict | None = None
@@ -48,7 +46,7 @@ def prepare(args: argparse.Namespace, command: str, seed: int) -> Run:
     return Run(args, command, seed, Path(tempfile.mkdtemp(prefix="k8sensus-bench-")))
 
 
-def build_k8sensus(skip_build: bool, before: dict) -> tuple[Path, dict]:
+def build_k8sensus(skip_build: bool, program: Path, before: dict) -> tuple[Path, dict]:
     """`make build` (or, with `skip_build`, the binary already there), and the source it was
     built from: `before` is the snapshot taken first; one taken after the build tells whether
     the inputs changed meanwhile (others may commit while it runs)."""
@@ -58,7 +56,7 @@ def build_k8sensus(skip_build: bool, before: dict) -> tuple[Path, dict]:
         log(f"k8sensus: using the existing {RUST_BIN} (--skip-build)")
         return RUST_BIN, {**before, "skip_build": True, "changed_during_build": None}
     rust_bin = build_rust()
-    after = source_snapshot()
+    after = source_snapshot(program)
     changed = after["build_inputs_sha256"] != before["build_inputs_sha256"]
     if changed:
         log("warning: src/, Cargo.toml or Cargo.lock changed while `make build` ran; "
@@ -68,14 +66,17 @@ def build_k8sensus(skip_build: bool, before: dict) -> tuple[Path, dict]:
 
 
 def build(run: Run) -> None:
-    """Both electors, each step timed, and the two implementations as the trials run them."""
+    """The benchmark program, then both electors, each step timed; the source tree is
+    recorded before and after `make build`."""
     log(f"work dir {run.work}, logs in {LOG_DIR}, seed {run.seed}")
-    before = source_snapshot()
     run.caches = cache_state()
     if run.args.images:
         run.images = ImagesBuild()
+    # The program first: it measures every part, and it takes the source snapshots.
+    run.bench_bin, _ = build_bench_program()
+    before = source_snapshot(run.bench_bin)
     run.t_build0 = time.monotonic()
-    run.rust_bin, run.source = build_k8sensus(run.args.skip_build, before)
+    run.rust_bin, run.source = build_k8sensus(run.args.skip_build, run.bench_bin, before)
     source = run.source
     log(f"k8sensus source: commit {source['commit_short']}"
         + (f", uncommitted changes in {', '.join(source['build_inputs_dirty'])}"
@@ -83,13 +84,6 @@ def build(run: Run) -> None:
     run.t_built_rust = time.monotonic()
     run.go_bin, run.go_cached = build_client_go_ref()
     run.t_built_go = time.monotonic()
-    # Both parts are the program's: the local part, and the scale part (--scale-only).
-    run.bench_bin, _ = build_bench_program()
-    run.impls = {
-        "k8sensus": {"key": "k8sensus", "bin": run.rust_bin, "extra_args": rust_extra_args(run.rust_bin),
-                     "env": {"LOG_FORMAT": "json"}},
-        "client_go": {"key": "client-go", "bin": run.go_bin, "extra_args": [], "env": {}},
-    }
 
 
 def get_control_plane_binaries(run: Run) -> None:

@@ -7,12 +7,11 @@ were built from, Python's version and the platform)."""
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
 import time
 
 from .common import LOG_DIR, T0, BenchError, log
-from .processes import kill_group, spawn
+from .processes import run_program
+from .results import with_python_facts
 
 
 def argv(run, out) -> list[str]:
@@ -37,12 +36,7 @@ def measure(run) -> dict:
     """Runs the local part's program (its progress lines go straight to the terminal) and
     returns results.json without its scale section."""
     out = run.work / "local-results.json"
-    p = spawn(argv(run, out), stdin=subprocess.DEVNULL)
-    try:
-        code = p.wait()
-    except BaseException:
-        kill_group(p)
-        raise
+    code = run_program(argv(run, out), "local part")
     if code != 0:
         raise BenchError(f"the local part failed (exit {code}); its error is above, the logs in {LOG_DIR}")
     results = merge(run, json.loads(out.read_text()))
@@ -54,13 +48,9 @@ def merge(run, local: dict) -> dict:
     """results.json from the program's local sections and what run.py alone knows, in the
     order results.json keeps its keys."""
     args = run.args
-    machine = local["machine"]
-    machine = {"hostname": machine["hostname"], "kernel": machine["kernel"],
-               "platform": platform.platform(), "cpu_model": machine["cpu_model"],
-               "cpus": machine["cpus"], "memory_gib": machine["memory_gib"],
-               "python": platform.python_version(), "go": machine["go"], "rustc": machine["rustc"],
-               "loadavg_at_start": [round(x, 2) for x in run.load_at_start],
-               "loadavg_at_end": machine["loadavg_at_end"], "load_by_phase": machine["load_by_phase"]}
+    machine = with_python_facts(local["machine"])
+    # The load at run.py's start, before the builds, rather than at the program's.
+    machine["loadavg_at_start"] = [round(x, 2) for x in run.load_at_start]
     measured = ("k8sensus_binary_sha256", "client_go_ref_binary_sha256", "client_go_version",
                 "kubernetes_version", "etcd_version")
     results = {

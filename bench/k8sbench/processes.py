@@ -37,6 +37,28 @@ def kill_group(p: subprocess.Popen) -> None:
     p.wait()
 
 
+def run_program(argv, what: str, grace: float = 240.0) -> int:
+    """Runs a part of the benchmark program (bench/main.rs) to its end, its progress lines
+    straight to the terminal, and returns its exit status. Ctrl-C or SIGTERM here is passed
+    on as SIGTERM, and it is given `grace` s to stop what it started (a cluster, control
+    planes, replicas) before it is killed with its process group, then KeyboardInterrupt is
+    raised again; any other error kills it at once."""
+    p = spawn(argv, cwd=REPO, stdin=subprocess.DEVNULL)
+    try:
+        return p.wait()
+    except KeyboardInterrupt:
+        log(f"interrupted; the {what} stops what it started")
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            kill_group(p)
+        raise
+    except BaseException:
+        kill_group(p)
+        raise
+
+
 HEARTBEAT = 30.0  # seconds between "still running" lines of a long step
 
 

@@ -5,6 +5,7 @@ written by its Rust program (bench/main.rs, bench/results.rs)."""
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 
@@ -23,3 +24,16 @@ def write_results(out: Path, results: dict) -> None:
 def read_results(out: Path) -> dict:
     """The results file as it is, or {} if there is none yet."""
     return json.loads(out.read_text()) if out.exists() else {}
+
+
+def with_python_facts(machine: dict) -> dict:
+    """A machine section as the program wrote it, with what only Python knows in results.json's
+    order: `platform` after `kernel`, `python` after `memory_gib`."""
+    out = {}
+    for k, v in machine.items():
+        out[k] = v
+        if k == "kernel":
+            out["platform"] = platform.platform()
+        if k == "memory_gib":
+            out["python"] = platform.python_version()
+    return out

@@ -7,11 +7,10 @@ bench/scale.rs says what it runs."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 from .common import LOG_DIR, T0, BenchError, log
-from .processes import kill_group, spawn
+from .processes import run_program
 
 # The numbers of candidates by default (bench/scale.rs: SCALE_NS).
 SCALE_NS = (3, 10, 30, 100)
@@ -40,12 +39,7 @@ def measure(run) -> None:
     source_json = run.work / "scale-source.json"
     source_json.write_text(json.dumps(run.source, indent=1))
     t0 = time.monotonic()
-    p = spawn(argv(run, source_json), stdin=subprocess.DEVNULL)
-    try:
-        code = p.wait()
-    except BaseException:
-        kill_group(p)
-        raise
+    code = run_program(argv(run, source_json), "scale part")
     if code != 0:
         raise BenchError(f"the scale part failed (exit {code}); its error is above, the logs in {LOG_DIR}")
     log(f"scale part: done in {(time.monotonic() - t0) / 60:.1f} min")
