@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::deployment::{DEPLOYMENT, IMPLS};
-use super::relative_path;
+use super::paths::relative_path;
 use crate::support::REPO;
 use crate::support::lease::LEASE;
 

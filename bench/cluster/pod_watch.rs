@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,8 @@ use crate::support::lease_watch::epoch_now;
 const WATCH_TIMEOUT_S: u32 = 290;
 /// The pause before retrying after an error.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// The status code with which the server says a resourceVersion is too old to watch from.
+const GONE: u16 = 410;
 
 #[derive(Default)]
 struct State {
@@ -52,6 +55,13 @@ impl Shared {
         self.lock()
             .errors
             .push(format!("{:.3} {what}", epoch_now()));
+    }
+
+    /// The first watch request is open: [`PodWatch::wait_started`] returns.
+    fn mark_started(&self) {
+        let mut s = self.lock();
+        s.started = true;
+        self.started.notify_all();
     }
 
     fn record(&self, pod: &Pod, deleted: bool) {
@@ -154,27 +164,20 @@ impl Drop for PodWatch {
     }
 }
 
+/// The watch's loop: a list when there is no version to resume from, then a watch from the
+/// version, followed until it ends; then again.
 async fn watch(kubeconfig: &Path, shared: &Shared) {
     let pods: Api<Pod> = Api::all(client_for(kubeconfig).await);
     let mut rv: Option<String> = None;
     loop {
         let from = match &rv {
             Some(rv) => rv.clone(),
-            None => match pods.list(&ListParams::default().labels(SELECTOR)).await {
-                Ok(list) => {
-                    for pod in &list.items {
-                        shared.record(pod, false);
-                    }
-                    shared.lock().relists += 1;
-                    let listed = list.metadata.resource_version.unwrap_or_default();
+            None => match list(&pods, shared).await {
+                Some(listed) => {
                     rv = Some(listed.clone());
                     listed
                 }
-                Err(e) => {
-                    shared.error(format!("list: {e}"));
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                    continue;
-                }
+                None => continue,
             },
         };
         let params = WatchParams::default()
@@ -182,7 +185,7 @@ async fn watch(kubeconfig: &Path, shared: &Shared) {
             .timeout(WATCH_TIMEOUT_S);
         let stream = match pods.watch(&params, &from).await {
             Ok(stream) => stream,
-            Err(kube::Error::Api(status)) if status.code == 410 => {
+            Err(kube::Error::Api(status)) if status.code == GONE => {
                 rv = None;
                 continue;
             }
@@ -192,40 +195,64 @@ async fn watch(kubeconfig: &Path, shared: &Shared) {
                 continue;
             }
         };
-        {
-            let mut s = shared.lock();
-            s.started = true;
-            shared.started.notify_all();
-        }
-        let mut stream = stream.boxed();
-        loop {
-            let (pod, deleted) = match stream.next().await {
-                Some(Ok(WatchEvent::Added(p) | WatchEvent::Modified(p))) => (p, false),
-                Some(Ok(WatchEvent::Deleted(p))) => (p, true),
-                Some(Ok(WatchEvent::Bookmark(b))) => {
-                    rv = Some(b.metadata.resource_version);
-                    continue;
-                }
-                Some(Ok(WatchEvent::Error(e))) => {
-                    if e.code == 410 {
-                        rv = None;
-                    } else {
-                        shared.error(format!("watch event: {e:?}"));
-                    }
-                    break;
-                }
-                Some(Err(e)) => {
-                    shared.error(format!("watch stream: {e}"));
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                    break;
-                }
-                None => break,
-            };
-            if let Some(v) = &pod.metadata.resource_version {
-                rv = Some(v.clone());
-            }
-            shared.record(&pod, deleted);
-        }
+        shared.mark_started();
+        follow(stream.boxed(), shared, &mut rv).await;
         shared.lock().reconnects += 1;
+    }
+}
+
+/// Lists the pods, each recorded; the list's resourceVersion, or `None` after an error (and
+/// [`RETRY_PAUSE`]).
+async fn list(pods: &Api<Pod>, shared: &Shared) -> Option<String> {
+    match pods.list(&ListParams::default().labels(SELECTOR)).await {
+        Ok(list) => {
+            for pod in &list.items {
+                shared.record(pod, false);
+            }
+            shared.lock().relists += 1;
+            Some(list.metadata.resource_version.unwrap_or_default())
+        }
+        Err(e) => {
+            shared.error(format!("list: {e}"));
+            tokio::time::sleep(RETRY_PAUSE).await;
+            None
+        }
+    }
+}
+
+/// Records each pod event until the watch ends, keeping `rv` at the last version seen; `None`
+/// when the server says that version is gone, so that the next round lists again.
+async fn follow(
+    mut stream: BoxStream<'_, kube::Result<WatchEvent<Pod>>>,
+    shared: &Shared,
+    rv: &mut Option<String>,
+) {
+    loop {
+        let (pod, deleted) = match stream.next().await {
+            Some(Ok(WatchEvent::Added(p) | WatchEvent::Modified(p))) => (p, false),
+            Some(Ok(WatchEvent::Deleted(p))) => (p, true),
+            Some(Ok(WatchEvent::Bookmark(b))) => {
+                *rv = Some(b.metadata.resource_version);
+                continue;
+            }
+            Some(Ok(WatchEvent::Error(e))) => {
+                if e.code == GONE {
+                    *rv = None;
+                } else {
+                    shared.error(format!("watch event: {e:?}"));
+                }
+                return;
+            }
+            Some(Err(e)) => {
+                shared.error(format!("watch stream: {e}"));
+                tokio::time::sleep(RETRY_PAUSE).await;
+                return;
+            }
+            None => return,
+        };
+        if let Some(v) = &pod.metadata.resource_version {
+            *rv = Some(v.clone());
+        }
+        shared.record(&pod, deleted);
     }
 }
