@@ -83,7 +83,7 @@ pub struct Args {
     #[arg(long)]
     pub source_snapshot: bool,
     #[command(flatten)]
-    pub scale: crate::scale::ScaleArgs,
+    pub scale: crate::scale::args::ScaleArgs,
     #[command(flatten)]
     pub cluster: crate::cluster::ClusterArgs,
     #[command(flatten)]
@@ -137,7 +137,7 @@ pub struct Settings {
     /// Whether a libtest filter or `--ignored` leaves nothing to run.
     pub nothing_to_run: bool,
     /// The scale part's.
-    pub scale: crate::scale::ScaleSettings,
+    pub scale: crate::scale::args::ScaleSettings,
 }
 
 impl Settings {
@@ -208,7 +208,7 @@ impl TryFrom<Args> for Settings {
             }),
             since: args.since.unwrap_or(now),
             nothing_to_run,
-            scale: crate::scale::ScaleSettings::try_from(args.scale)?,
+            scale: crate::scale::args::ScaleSettings::try_from(args.scale)?,
         })
     }
 }

@@ -175,51 +175,19 @@ impl Bench {
         let started_epoch = epoch_now();
         let load_at_start = load_average();
         let source = SourceSnapshot::now();
-        for bin in std::iter::once(&settings.k8sensus_bin).chain(&settings.client_go_bin) {
-            if !bin.is_file() {
-                return Err(format!("no binary at {}", bin.display()));
-            }
-        }
-        let mut impls = vec![Implementation {
-            key: K8SENSUS.into(),
-            bin: settings.k8sensus_bin.clone(),
-            extra_args: k8sensus_extra_args(&settings.k8sensus_bin)?,
-            env: vec![("LOG_FORMAT".into(), "json".into())],
-        }];
-        if let Some(bin) = &settings.client_go_bin {
-            impls.push(Implementation {
-                key: CLIENT_GO.into(),
-                bin: bin.clone(),
-                extra_args: Vec::new(),
-                env: Vec::new(),
-            });
-        } else {
-            log("no --client-go-bin: measuring k8sensus alone");
-        }
+        let impls = implementations(&settings)?;
         let cp_bin = match &settings.control_plane_bin {
             Some(dir) => dir.clone(),
             None => control_plane_bin()?,
         };
-        if settings.scratch {
-            // The smoke run's logs are its own: bench/run.py clears bench/.logs itself.
-            let _ = std::fs::remove_dir_all(&settings.log_dir);
-        }
-        std::fs::create_dir_all(&settings.log_dir)
-            .map_err(|e| format!("cannot create {}: {e}", settings.log_dir.display()))?;
+        prepare_log_dir(&settings)?;
         let sampler = LoadSampler::start();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .map_err(|e| format!("cannot build the runtime: {e}"))?;
-        let work = std::env::temp_dir().join(format!(
-            "k8sensus-bench-{}-{}",
-            std::process::id(),
-            settings.seed
-        ));
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work)
-            .map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+        let work = fresh_work_dir(&settings)?;
         log(&format!(
             "{}: work dir {}, logs in {}, seed {}",
             settings.part(),
@@ -227,23 +195,7 @@ impl Bench {
             settings.log_dir.display(),
             settings.seed
         ));
-        log("starting etcd + kube-apiserver (with an audit log of Lease requests)");
-        // One plane here; the scale part starts several with the same call. The scale part
-        // alone runs after the local part in the same log directory: its files take names of
-        // their own, so that the local part's stay.
-        let (audit, runner_log) = if settings.scale.only {
-            ("audit-scale.log", "controlplane-scale.log")
-        } else {
-            ("audit.log", "controlplane.log")
-        };
-        let plane = Plane::start_together(
-            &rt,
-            &cp_bin,
-            &work,
-            &[("cp", audit, settings.log_dir.join(runner_log))],
-        )?
-        .remove(0);
-        log(&format!("control plane ready at {}", plane.cp.server));
+        let plane = start_plane(&rt, &cp_bin, &work, &settings)?;
         Ok(Bench {
             settings,
             rt,
@@ -276,4 +228,81 @@ impl Bench {
             self.settings.part()
         ));
     }
+}
+
+/// k8sensus, then the client-go reference if the run has it; an error if a binary is
+/// missing.
+fn implementations(settings: &Settings) -> Result<Vec<Implementation>, String> {
+    for bin in std::iter::once(&settings.k8sensus_bin).chain(&settings.client_go_bin) {
+        if !bin.is_file() {
+            return Err(format!("no binary at {}", bin.display()));
+        }
+    }
+    let mut impls = vec![Implementation {
+        key: K8SENSUS.into(),
+        bin: settings.k8sensus_bin.clone(),
+        extra_args: k8sensus_extra_args(&settings.k8sensus_bin)?,
+        env: vec![("LOG_FORMAT".into(), "json".into())],
+    }];
+    if let Some(bin) = &settings.client_go_bin {
+        impls.push(Implementation {
+            key: CLIENT_GO.into(),
+            bin: bin.clone(),
+            extra_args: Vec::new(),
+            env: Vec::new(),
+        });
+    } else {
+        log("no --client-go-bin: measuring k8sensus alone");
+    }
+    Ok(impls)
+}
+
+/// The log directory, made; emptied first for the smoke run.
+fn prepare_log_dir(settings: &Settings) -> Result<(), String> {
+    if settings.scratch {
+        // The smoke run's logs are its own: bench/run.py clears bench/.logs itself.
+        let _ = std::fs::remove_dir_all(&settings.log_dir);
+    }
+    std::fs::create_dir_all(&settings.log_dir)
+        .map_err(|e| format!("cannot create {}: {e}", settings.log_dir.display()))
+}
+
+/// A private work directory under the system's temporary one, named after the process and
+/// the seed, made empty.
+fn fresh_work_dir(settings: &Settings) -> Result<PathBuf, String> {
+    let work = std::env::temp_dir().join(format!(
+        "k8sensus-bench-{}-{}",
+        std::process::id(),
+        settings.seed
+    ));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    Ok(work)
+}
+
+/// The run's control plane, with its audit log and the driver's watch.
+fn start_plane(
+    rt: &tokio::runtime::Runtime,
+    cp_bin: &Path,
+    work: &Path,
+    settings: &Settings,
+) -> Result<Plane, String> {
+    log("starting etcd + kube-apiserver (with an audit log of Lease requests)");
+    // One plane here; the scale part starts several with the same call. The scale part
+    // alone runs after the local part in the same log directory: its files take names of
+    // their own, so that the local part's stay.
+    let (audit, runner_log) = if settings.scale.only {
+        ("audit-scale.log", "controlplane-scale.log")
+    } else {
+        ("audit.log", "controlplane.log")
+    };
+    let plane = Plane::start_together(
+        rt,
+        cp_bin,
+        work,
+        &[("cp", audit, settings.log_dir.join(runner_log))],
+    )?
+    .remove(0);
+    log(&format!("control plane ready at {}", plane.cp.server));
+    Ok(plane)
 }

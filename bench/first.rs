@@ -17,6 +17,10 @@ use crate::trials::wait_for;
 
 /// How long a run waits for the replica to acquire the Lease.
 const ACQUIRE_TIMEOUT_S: f64 = 60.0;
+/// The pause between the Lease's deletion and the replica's start.
+const AFTER_DELETE: Duration = Duration::from_millis(500);
+/// How long the replica gets to exit after SIGTERM before kill -9.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// What one implementation's runs need.
 pub struct FirstTarget<'a> {
@@ -33,61 +37,72 @@ pub fn first_leadership(
     timings: Timings,
     runs: usize,
 ) -> Result<Vec<Vec<FirstRun>>, String> {
-    let (rt, admin, watcher) = (&bench.rt, &bench.plane.admin, &bench.plane.watcher);
-    let log_dir = &bench.settings.log_dir;
     let mut res: Vec<Vec<FirstRun>> = targets.iter().map(|_| Vec::new()).collect();
     for i in 0..runs {
         for (j, target) in targets.iter().enumerate() {
-            let ns = target.ns;
-            delete_lease(rt, admin, ns)?;
-            std::thread::sleep(Duration::from_millis(500));
-            let mut rep = LoggedReplica::new(
-                target.implementation,
-                ns,
-                0,
-                &kubeconfigs[&(ns.to_string(), 0)],
-                timings,
-                log_dir,
-            );
-            let idx = watcher.count(ns);
-            let t_start = rep.start()?;
-            let identity = rep.identity.clone();
-            let ev = wait_for(ACQUIRE_TIMEOUT_S, || {
-                watcher
-                    .since(ns, idx)
-                    .into_iter()
-                    .find(|e| e.holder == identity)
-            });
-            rep.stop(Duration::from_secs(10));
-            let Some(ev) = ev else {
-                res[j].push(FirstRun::Failed { run: i, ok: false });
-                log(&format!(
-                    "first leadership {} run {}: no acquisition within 60 s",
-                    target.implementation.key,
-                    i + 1
-                ));
-                continue;
-            };
-            let first = ev.acquire.map(|a| a - t_start);
-            let seen = ev.t - t_start;
-            res[j].push(FirstRun::Measured {
-                run: i,
-                ok: true,
-                start_t: t_start,
-                acquire_t: ev.acquire,
-                first_leadership_s: first,
-                seen_s: seen,
-            });
-            log(&format!(
-                "first leadership {:9} run {}/{runs}: {:.0} ms (seen by the watch at {:.0} ms)",
-                target.implementation.key,
-                i + 1,
-                first.unwrap_or(f64::NAN) * 1000.0,
-                seen * 1000.0
-            ));
+            let run = one_run(bench, target, kubeconfigs, timings, (i, runs))?;
+            res[j].push(run);
         }
     }
     Ok(res)
+}
+
+/// Run `i` of `runs` on `target`: its Lease deleted, one replica started after a pause,
+/// until the watch shows it holding the Lease (at most [`ACQUIRE_TIMEOUT_S`]), then stopped.
+fn one_run(
+    bench: &Bench,
+    target: &FirstTarget,
+    kubeconfigs: &HashMap<(String, usize), PathBuf>,
+    timings: Timings,
+    (i, runs): (usize, usize),
+) -> Result<FirstRun, String> {
+    let (rt, admin, watcher) = (&bench.rt, &bench.plane.admin, &bench.plane.watcher);
+    let ns = target.ns;
+    delete_lease(rt, admin, ns)?;
+    std::thread::sleep(AFTER_DELETE);
+    let mut rep = LoggedReplica::new(
+        target.implementation,
+        ns,
+        0,
+        &kubeconfigs[&(ns.to_string(), 0)],
+        timings,
+        &bench.settings.log_dir,
+    );
+    let idx = watcher.count(ns);
+    let t_start = rep.start()?;
+    let identity = rep.identity.clone();
+    let ev = wait_for(ACQUIRE_TIMEOUT_S, || {
+        watcher
+            .since(ns, idx)
+            .into_iter()
+            .find(|e| e.holder == identity)
+    });
+    rep.stop(STOP_GRACE);
+    let Some(ev) = ev else {
+        log(&format!(
+            "first leadership {} run {}: no acquisition within {ACQUIRE_TIMEOUT_S:.0} s",
+            target.implementation.key,
+            i + 1
+        ));
+        return Ok(FirstRun::Failed { run: i, ok: false });
+    };
+    let first = ev.acquire.map(|a| a - t_start);
+    let seen = ev.t - t_start;
+    log(&format!(
+        "first leadership {:9} run {}/{runs}: {:.0} ms (seen by the watch at {:.0} ms)",
+        target.implementation.key,
+        i + 1,
+        first.unwrap_or(f64::NAN) * 1000.0,
+        seen * 1000.0
+    ));
+    Ok(FirstRun::Measured {
+        run: i,
+        ok: true,
+        start_t: t_start,
+        acquire_t: ev.acquire,
+        first_leadership_s: first,
+        seen_s: seen,
+    })
 }
 
 /// Deletes the Lease of `ns` (if any) and waits until it is gone.

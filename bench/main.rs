@@ -4,7 +4,7 @@
 //! the acquire and renew times the replicas wrote, on one host.
 //!
 //! bench/run.py (`make bench`) builds both electors, runs this program with their binaries
-//! and its flags, then runs it again with `--scale-only` for the scale part (`scale.rs`),
+//! and its flags, then runs it again with `--scale-only` for the scale part (`scale/`),
 //! then renders BENCHMARKS.md from results.json. This program writes results.json's local
 //! sections (`--out`), and run.py merges in what it alone knows (the builds); with
 //! `--scale-only` it writes the `scale` section into `--out` itself, every other key kept.
@@ -39,12 +39,15 @@
 //! - `steady.rs`: the steady-state window, its requests per role, memory.
 //! - `first.rs`: first leadership on an empty namespace.
 //! - `timeline.rs`: the sample of trials the picture shows.
-//! - `local.rs`: the local part's steps, and its results built from what they measured.
-//! - `scale.rs`: the scale part (`--scale-only`): one Lease with N candidates for each N, its
-//!   flags, its trials with both steady-state windows beside them, and its figures.
-//!   `scale_planes.rs`: its steady control planes, one per implementation.
-//!   `scale_results.rs`: results.json's `scale` section as types, and the one way a section
-//!   goes into the results file (every other key kept); tests/bench_parts/scale_part.rs tests them.
+//! - `local/`: the local part's steps in their order (`local/mod.rs`, with its layout): the
+//!   15s/10s/2s sets (`standard.rs`), the short timings (`short.rs`), and its results built
+//!   from what they measured (`sections.rs`).
+//! - `scale/`: the scale part (`--scale-only`): one Lease with N candidates for each N;
+//!   `scale/mod.rs` has its layout: its flags, its steady control planes, its namespaces,
+//!   one N with both steady-state windows beside the trials, the windows, the takeovers'
+//!   requests, its figures, and results.json's `scale` section as types with the one way a
+//!   section goes into the results file (every other key kept);
+//!   tests/bench_parts/scale_part.rs tests its pure parts.
 //! - `results.rs`: results.json's local sections as types, with exactly the keys
 //!   bench/render.py reads.
 //! - `machine_load.rs`: the share of CPUs busy per phase. `progress.rs`: the progress line.
@@ -88,8 +91,6 @@ mod progress;
 mod replicas;
 mod results;
 mod scale;
-mod scale_planes;
-mod scale_results;
 mod steady;
 mod timeline;
 mod trials;

@@ -42,7 +42,7 @@ Steps 3 to 5 are the Rust program's (bench/main.rs, on the test harness the
 chaos suite shares): this script runs it once for the local part, passing it the
 binaries, the seed, the trial counts and the steady seconds, and merges what it
 alone knows (the builds) into its results; then once more with --scale-only for
-the scale part (bench/scale.rs), which writes its section into the results file
+the scale part (bench/scale/), which writes its section into the results file
 itself, every other key kept.
 
 Only the standard library. Every process it starts is tied to it with

@@ -14,6 +14,7 @@ use crate::results::{
 use crate::support::audit::{AuditByUser, AuditRequest, audit_counts, service_account_user};
 use crate::support::lease_watch::{EventKind, LeaseEvent, LeaseWatcher, epoch_now};
 use crate::support::namespace::replica_service_account;
+use crate::support::replica::LoggedReplica;
 use crate::support::stats::median;
 
 /// The verbs the per-role rates are given for.
@@ -191,6 +192,18 @@ pub fn steady_state(
         .collect()
 }
 
+/// What [`set_load`] adds up over a set's replicas: requests by role and verb, seconds in
+/// each role (`[leader, standby]`), and the leaders' writes.
+#[derive(Default)]
+struct Tally {
+    role_counts: RoleCounts,
+    role_time: [f64; 2],
+    writes_count: usize,
+    writes_allowed: u64,
+    /// The time between two consecutive writes of one leader.
+    intervals: Vec<f64>,
+}
+
 /// One set's figures: the Lease requests (`seen`) and every request (`everything`) over
 /// `[t0, t1]`, split by replica and by role, the roles from the set's Lease `events`.
 pub fn set_load(
@@ -204,67 +217,95 @@ pub fn set_load(
     let window = t1 - t0;
     let ivs = holder_intervals(events);
     let transitions_in_window = ivs.iter().filter(|(_, s, _)| t0 < *s && *s < t1).count();
-    let mut role_counts: RoleCounts = Default::default();
-    let mut role_time = [0.0, 0.0];
-    let (mut writes_count, mut writes_allowed, mut intervals) = (0, 0u64, Vec::new());
+    let mut tally = Tally::default();
     let mut per_replica = BTreeMap::new();
-    let empty = BTreeMap::new();
     for r in &rs.replicas {
         let user = service_account_user(&rs.ns, &replica_service_account(r.slot));
-        let lt = lead_time(&ivs, &r.identity, t0, t1);
-        role_time[0] += lt;
-        role_time[1] += window - lt;
-        let mine = seen.get(&user).unwrap_or(&empty);
-        let (by_verb, by_code, mut writes) =
-            count_requests(mine.values(), &ivs, &r.identity, &mut role_counts);
-        if lt > 0.0 {
-            // At most one write per retry period over lt seconds is floor(lt / RP) + 1
-            // writes: the window's two edges can each catch one.
-            writes_count += writes.len();
-            writes_allowed += (lt / rs.timings.retry_period.as_secs_f64()).floor() as u64 + 1;
-            writes.sort_by(f64::total_cmp);
-            intervals.extend(writes.windows(2).map(|w| w[1] - w[0]));
-        }
-        let total: u64 = by_verb.values().sum();
-        per_replica.insert(
-            r.identity.clone(),
-            ReplicaLoad {
-                other_requests: other_requests(everything.get(&user).unwrap_or(&empty).values()),
-                service_account: user,
-                led_s: (lt * 1000.0).round() / 1000.0,
-                role: if lt > window / 2.0 {
-                    "leader"
-                } else {
-                    "standby"
-                },
-                requests: total,
-                requests_per_s: total as f64 / window,
-                by_verb,
-                by_code,
-            },
-        );
+        let load = replica_load(rs, r, user, &ivs, (seen, everything), (t0, t1), &mut tally);
+        per_replica.insert(r.identity.clone(), load);
     }
-    let rate = |role: usize| -> VerbRates {
-        if role_time[role] > 0.0 {
-            VerbRates(
-                VERBS
-                    .iter()
-                    .map(|v| {
-                        let n = role_counts[role].get(*v).copied().unwrap_or(0);
-                        (*v, n as f64 / role_time[role])
-                    })
-                    .collect(),
-            )
+    api_load(window, transitions_in_window, tally, per_replica)
+}
+
+/// One replica's requests over `[t0, t1]` (`audit`: the Lease requests, then every request),
+/// its role the one it held longer; its requests and lead time added to `tally`.
+fn replica_load(
+    rs: &ReplicaSet,
+    r: &LoggedReplica,
+    user: String,
+    ivs: &[(String, f64, f64)],
+    (seen, everything): (&AuditByUser, &AuditByUser),
+    (t0, t1): (f64, f64),
+    tally: &mut Tally,
+) -> ReplicaLoad {
+    let window = t1 - t0;
+    let empty = BTreeMap::new();
+    let lt = lead_time(ivs, &r.identity, t0, t1);
+    tally.role_time[0] += lt;
+    tally.role_time[1] += window - lt;
+    let mine = seen.get(&user).unwrap_or(&empty);
+    let (by_verb, by_code, mut writes) =
+        count_requests(mine.values(), ivs, &r.identity, &mut tally.role_counts);
+    if lt > 0.0 {
+        // At most one write per retry period over lt seconds is floor(lt / RP) + 1
+        // writes: the window's two edges can each catch one.
+        tally.writes_count += writes.len();
+        tally.writes_allowed += (lt / rs.timings.retry_period.as_secs_f64()).floor() as u64 + 1;
+        writes.sort_by(f64::total_cmp);
+        tally
+            .intervals
+            .extend(writes.windows(2).map(|w| w[1] - w[0]));
+    }
+    let total: u64 = by_verb.values().sum();
+    ReplicaLoad {
+        other_requests: other_requests(everything.get(&user).unwrap_or(&empty).values()),
+        service_account: user,
+        led_s: (lt * 1000.0).round() / 1000.0,
+        role: if lt > window / 2.0 {
+            "leader"
         } else {
-            VerbRates::default()
-        }
-    };
+            "standby"
+        },
+        requests: total,
+        requests_per_s: total as f64 / window,
+        by_verb,
+        by_code,
+    }
+}
+
+/// Requests per second of each of [`VERBS`] made in a role, over the `seconds` spent in it
+/// (none if no time was).
+fn verb_rates(counts: &BTreeMap<String, u64>, seconds: f64) -> VerbRates {
+    if seconds > 0.0 {
+        VerbRates(
+            VERBS
+                .iter()
+                .map(|v| {
+                    let n = counts.get(*v).copied().unwrap_or(0);
+                    (*v, n as f64 / seconds)
+                })
+                .collect(),
+        )
+    } else {
+        VerbRates::default()
+    }
+}
+
+/// The set's figures from its replicas' (`per_replica`) and what they added up to.
+fn api_load(
+    window: f64,
+    transitions_in_window: usize,
+    tally: Tally,
+    per_replica: BTreeMap<String, ReplicaLoad>,
+) -> ApiLoad {
+    let rate = |role: usize| verb_rates(&tally.role_counts[role], tally.role_time[role]);
     let (leader, standby) = (rate(0), rate(1));
     let standbys: Vec<f64> = per_replica
         .values()
         .filter(|p| p.role == "standby")
         .map(|p| p.requests_per_s)
         .collect();
+    let intervals = tally.intervals;
     ApiLoad {
         window_s: window,
         transitions_in_window,
@@ -276,8 +317,8 @@ pub fn set_load(
             .iter()
             .map(|v| leader.get(v))
             .sum(),
-        leader_writes_in_window: writes_count,
-        leader_writes_allowed: writes_allowed,
+        leader_writes_in_window: tally.writes_count,
+        leader_writes_allowed: tally.writes_allowed,
         leader_write_interval_s: (!intervals.is_empty()).then(|| WriteIntervals {
             median: median(&intervals).unwrap_or_default(),
             min: intervals.iter().copied().fold(f64::INFINITY, f64::min),
@@ -288,8 +329,8 @@ pub fn set_load(
             standby_mean: standby,
         },
         role_seconds: RoleSeconds {
-            leader: role_time[0],
-            standby: role_time[1],
+            leader: tally.role_time[0],
+            standby: tally.role_time[1],
         },
         per_replica,
     }

@@ -28,6 +28,9 @@ pub fn takeover_timeout(t: Timings) -> f64 {
 
 /// How long a trial waits for a steady leader before it fails.
 const STEADY_LEADER_TIMEOUT_S: f64 = 120.0;
+/// How long a crash trial waits for the killed leader's process to end: SIGKILL cannot be
+/// caught, so it ends at once; this is only the bound the wait takes.
+const KILLED_EXIT_WAIT: Duration = Duration::from_secs(3600);
 
 /// What every trial needs besides its set: the watch, the timeline's markers, and its own
 /// random choices.
@@ -128,73 +131,93 @@ pub fn crash_trials(
     phase: &str,
     cx: &mut TrialContext,
 ) -> Vec<CrashTrial> {
-    let mut out = Vec::new();
-    for k in trials {
-        let st = match steady_leader(rs, cx, k, phase) {
-            Ok(st) => st,
-            Err(failed) => {
-                out.push(CrashTrial::Failed(failed));
-                continue;
-            }
-        };
-        let old = st.holder.clone();
-        let i = rs.index_of(&old).expect("steady() names one of the set");
-        let idx = cx.watcher.count(&rs.ns);
-        let t_kill = match rs.strike(i, Signal::KILL, "kill", cx.markers, k) {
-            Ok(t) => t,
-            Err(e) => {
-                log(&format!("{phase} {} trial {}: {e}", rs.ns, k + 1));
-                continue;
-            }
-        };
-        rs.replicas[i].wait(Duration::from_secs(3600));
-        rs.replicas[i].reap("kill -9");
-        let watcher = cx.watcher;
-        let found = wait_for(takeover_timeout(rs.timings), || {
-            new_holder(watcher, &rs.ns, idx, &old)
-        });
-        let Some((at, ev)) = found else {
-            out.push(CrashTrial::Failed(FailedTrial {
-                trial: k,
-                ns: rs.ns.clone(),
-                ok: false,
-                old: Some(old),
-                reason: "no takeover before timeout".into(),
-                exit_code: None,
-            }));
-            rs.restart(i, cx.markers, k);
-            progress(rs, phase, k, None);
-            continue;
-        };
-        let events = watcher.all(&rs.ns);
-        let last_renew = events[..at]
-            .iter()
-            .rfind(|e| e.holder == old && e.renew.is_some())
-            .and_then(|e| e.renew);
-        let failover_s = match (last_renew, ev.acquire) {
-            (Some(r), Some(a)) => Some(a - r),
-            _ => None,
-        };
-        let rec = CrashMeasured {
+    trials
+        .filter_map(|k| crash_trial(rs, k, phase, cx))
+        .collect()
+}
+
+/// Crash trial `k` on `rs`; `None` if the leader could not be signalled (the trial is then
+/// left out, as if it had not been run).
+fn crash_trial(
+    rs: &mut ReplicaSet,
+    k: usize,
+    phase: &str,
+    cx: &mut TrialContext,
+) -> Option<CrashTrial> {
+    let st = match steady_leader(rs, cx, k, phase) {
+        Ok(st) => st,
+        Err(failed) => return Some(CrashTrial::Failed(failed)),
+    };
+    let old = st.holder.clone();
+    let i = rs.index_of(&old).expect("steady() names one of the set");
+    let idx = cx.watcher.count(&rs.ns);
+    let t_kill = match rs.strike(i, Signal::KILL, "kill", cx.markers, k) {
+        Ok(t) => t,
+        Err(e) => {
+            log(&format!("{phase} {} trial {}: {e}", rs.ns, k + 1));
+            return None;
+        }
+    };
+    rs.replicas[i].wait(KILLED_EXIT_WAIT);
+    rs.replicas[i].reap("kill -9");
+    let watcher = cx.watcher;
+    let found = wait_for(takeover_timeout(rs.timings), || {
+        new_holder(watcher, &rs.ns, idx, &old)
+    });
+    let Some((at, ev)) = found else {
+        let failed = CrashTrial::Failed(FailedTrial {
             trial: k,
             ns: rs.ns.clone(),
-            ok: last_renew.is_some() && ev.acquire.is_some(),
-            old,
-            new: ev.holder.clone(),
-            kill_t: t_kill,
-            last_renew_t: last_renew,
-            acquire_t: ev.acquire,
-            seen_t: ev.t,
-            failover_s,
-            failover_seen_s: last_renew.map(|r| ev.t - r),
-            kill_after_renew_s: last_renew.map(|r| t_kill - r),
-            transitions: ev.lease_transitions,
-        };
-        out.push(CrashTrial::Measured(rec));
+            ok: false,
+            old: Some(old),
+            reason: "no takeover before timeout".into(),
+            exit_code: None,
+        });
         rs.restart(i, cx.markers, k);
-        progress(rs, phase, k, failover_s);
+        progress(rs, phase, k, None);
+        return Some(failed);
+    };
+    let rec = crash_measured(rs, &watcher.all(&rs.ns), k, old, t_kill, at, &ev);
+    let failover_s = rec.failover_s;
+    rs.restart(i, cx.markers, k);
+    progress(rs, phase, k, failover_s);
+    Some(CrashTrial::Measured(rec))
+}
+
+/// A crash trial's record: `ev`, at position `at` among the namespace's `events`, is the
+/// new holder's first; the old holder's last renewal is the last one before it.
+fn crash_measured(
+    rs: &ReplicaSet,
+    events: &[LeaseEvent],
+    k: usize,
+    old: String,
+    t_kill: f64,
+    at: usize,
+    ev: &LeaseEvent,
+) -> CrashMeasured {
+    let last_renew = events[..at]
+        .iter()
+        .rfind(|e| e.holder == old && e.renew.is_some())
+        .and_then(|e| e.renew);
+    let failover_s = match (last_renew, ev.acquire) {
+        (Some(r), Some(a)) => Some(a - r),
+        _ => None,
+    };
+    CrashMeasured {
+        trial: k,
+        ns: rs.ns.clone(),
+        ok: last_renew.is_some() && ev.acquire.is_some(),
+        old,
+        new: ev.holder.clone(),
+        kill_t: t_kill,
+        last_renew_t: last_renew,
+        acquire_t: ev.acquire,
+        seen_t: ev.t,
+        failover_s,
+        failover_seen_s: last_renew.map(|r| ev.t - r),
+        kill_after_renew_s: last_renew.map(|r| t_kill - r),
+        transitions: ev.lease_transitions,
     }
-    out
 }
 
 /// One graceful trial on `rs`: SIGTERM to the steady leader, then the takeover and the old
@@ -219,25 +242,7 @@ pub fn graceful_trial(
             return None;
         }
     };
-    let end = Instant::now() + Duration::from_secs_f64(takeover_timeout(rs.timings));
-    let (mut found, mut exit_t) = (None, None);
-    while Instant::now() < end && (found.is_none() || exit_t.is_none()) {
-        if exit_t.is_none() && !rs.replicas[i].alive() {
-            exit_t = Some(epoch_now());
-        }
-        if found.is_none() {
-            found = new_holder(cx.watcher, &rs.ns, idx, &old);
-        }
-        std::thread::sleep(POLL);
-    }
-    if exit_t.is_none() {
-        rs.replicas[i].kill();
-    }
-    rs.replicas[i].reap(if exit_t.is_some() {
-        "sigterm"
-    } else {
-        "sigterm, then kill -9 (did not exit)"
-    });
+    let (found, exit_t) = takeover_and_exit(rs, i, idx, &old, cx.watcher);
     let code = rs.replicas[i].exit_code();
     let Some((at, ev)) = found else {
         rs.restart(i, cx.markers, k);
@@ -252,9 +257,28 @@ pub fn graceful_trial(
         }));
     };
     let events = cx.watcher.all(&rs.ns);
-    let released = events[idx..at].iter().find(|e| e.holder.is_empty());
+    let rec = graceful_measured(rs, &events[idx..at], k, old, t_term, &ev, (code, exit_t));
+    let handoff_s = rec.handoff_s;
+    rs.restart(i, cx.markers, k);
+    progress(rs, phase, k, handoff_s);
+    Some(GracefulTrial::Measured(rec))
+}
+
+/// A graceful trial's record: `ev` is the new holder's first event, `between` the events
+/// from SIGTERM to it (where the old leader's release shows, if it released); `exit` is the
+/// old leader's exit code and time, if it exited.
+fn graceful_measured(
+    rs: &ReplicaSet,
+    between: &[LeaseEvent],
+    k: usize,
+    old: String,
+    t_term: f64,
+    ev: &LeaseEvent,
+    (code, exit_t): (Option<i32>, Option<f64>),
+) -> GracefulMeasured {
+    let released = between.iter().find(|e| e.holder.is_empty());
     let handoff_s = ev.acquire.map(|a| a - t_term);
-    let rec = GracefulMeasured {
+    GracefulMeasured {
         trial: k,
         ns: rs.ns.clone(),
         ok: ev.acquire.is_some(),
@@ -272,10 +296,40 @@ pub fn graceful_trial(
         exit_code: code,
         exited_after_s: exit_t.map(|t| t - t_term),
         transitions: ev.lease_transitions,
-    };
-    rs.restart(i, cx.markers, k);
-    progress(rs, phase, k, handoff_s);
-    Some(GracefulTrial::Measured(rec))
+    }
+}
+
+/// After SIGTERM to replica `i`, the takeover (the first event since watch position `idx`
+/// naming a holder other than `old`) and the replica's exit, watched together until both
+/// are seen or the takeover timeout passes; a replica that did not exit is killed. Its exit
+/// reaped either way.
+fn takeover_and_exit(
+    rs: &mut ReplicaSet,
+    i: usize,
+    idx: usize,
+    old: &str,
+    watcher: &LeaseWatcher,
+) -> (Option<(usize, LeaseEvent)>, Option<f64>) {
+    let end = Instant::now() + Duration::from_secs_f64(takeover_timeout(rs.timings));
+    let (mut found, mut exit_t) = (None, None);
+    while Instant::now() < end && (found.is_none() || exit_t.is_none()) {
+        if exit_t.is_none() && !rs.replicas[i].alive() {
+            exit_t = Some(epoch_now());
+        }
+        if found.is_none() {
+            found = new_holder(watcher, &rs.ns, idx, old);
+        }
+        std::thread::sleep(POLL);
+    }
+    if exit_t.is_none() {
+        rs.replicas[i].kill();
+    }
+    rs.replicas[i].reap(if exit_t.is_some() {
+        "sigterm"
+    } else {
+        "sigterm, then kill -9 (did not exit)"
+    });
+    (found, exit_t)
 }
 
 /// `n` graceful trials on each of `sets`, one at a time, alternating between the sets;

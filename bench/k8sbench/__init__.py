@@ -3,8 +3,8 @@ processes on one kube-apiserver, `make bench`), bench/cluster.py (Deployments in
 one-node cluster, `make bench-cluster`) and bench/render.py (results.json → BENCHMARKS.md,
 the README's table and the SVGs). Only the standard library. The local, scale and cluster
 parts themselves are a Rust program on the test harness the chaos suite shares
-(bench/main.rs and its modules, bench/scale.rs, bench/cluster/, on tests/support/); run.py
-and cluster.py run it.
+(bench/main.rs and its modules, bench/local/, bench/scale/, bench/cluster/, on
+tests/support/); run.py and cluster.py run it.
 
 # Layout
 
@@ -37,7 +37,7 @@ bench/run.py's parts, in the order it runs:
   stop everything.
 - `local`: the local part: its Rust program run with the run's binaries, seed and counts,
   and its results merged with what run.py alone knows (the builds).
-- `scale_part`: the scale part: the same program with --scale-only (bench/scale.rs, one
+- `scale_part`: the scale part: the same program with --scale-only (bench/scale/, one
   Lease with N candidates for each N), which writes its section into the results file.
 
 bench/cluster.py builds the client-go image and the program with `build`, runs the

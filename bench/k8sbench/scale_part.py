@@ -2,7 +2,7 @@
 with --scale-only measures it and writes results.json's "scale" section into --out, every
 other key of that file kept, after each N and at the end; this module runs it with the run's
 binaries, seed, flags and the source snapshot its build took. The program's module
-bench/scale.rs says what it runs."""
+bench/scale/ (its mod.rs) says what it runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from .common import LOG_DIR, T0, BenchError, log
 from .processes import run_program
 
-# The numbers of candidates by default (bench/scale.rs: SCALE_NS).
+# The numbers of candidates by default (bench/scale/args.rs: SCALE_NS).
 SCALE_NS = (3, 10, 30, 100)
 
 

@@ -1,4 +1,4 @@
-//! The local part's pure parts (bench/local.rs and the pieces the scale part shares).
+//! The local part's pure parts (bench/local/ and the pieces the scale part shares).
 //!
 //! - `rules`: the lanes' split, the trials' timeouts, the set's names and command lines.
 //! - `steady_state`: who held the Lease when, and each request counted for the role its

@@ -21,7 +21,7 @@ mod cluster;
 mod driver;
 #[path = "../../bench/first.rs"]
 mod first;
-#[path = "../../bench/local.rs"]
+#[path = "../../bench/local/mod.rs"]
 mod local;
 #[path = "../../bench/machine_load.rs"]
 mod machine_load;
@@ -31,12 +31,8 @@ mod progress;
 mod replicas;
 #[path = "../../bench/results.rs"]
 mod results;
-#[path = "../../bench/scale.rs"]
+#[path = "../../bench/scale/mod.rs"]
 mod scale;
-#[path = "../../bench/scale_planes.rs"]
-mod scale_planes;
-#[path = "../../bench/scale_results.rs"]
-mod scale_results;
 #[path = "../../bench/steady.rs"]
 mod steady;
 #[path = "../../bench/timeline.rs"]

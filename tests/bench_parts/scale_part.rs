@@ -1,9 +1,9 @@
-//! The benchmark's scale part (bench/scale.rs), tested where it needs no API server: where
+//! The benchmark's scale part (bench/scale/), tested where it needs no API server: where
 //! its windows fall, how its namespaces are named, which requests a takeover caused, how its
 //! section goes into the results file, and that the section keeps the keys of the committed
 //! bench/results.json.
 
-use crate::{results, scale, scale_results};
+use crate::{results, scale};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -11,13 +11,13 @@ use serde_json::Value;
 
 use crate::replicas::ReplicaSet;
 use crate::results::{CrashMeasured, CrashTrial, GracefulTrial, TrialSummaries};
-use crate::scale::{
-    K8SENSUS_RESYNC_S, TakeoverSpan, scale_namespaces, takeover_requests, window_span,
-};
-use crate::scale_results::{
+use crate::scale::namespaces::scale_namespaces;
+use crate::scale::results::{
     ByN, Json, Method, ReplicaRequests, ScaleFigures, ScaleMachine, ScaleRaw, ScaleSection,
     ScaleSource, Takeover, WindowSpan, top_level_entries, write_section,
 };
+use crate::scale::takeover::{TakeoverSpan, takeover_requests};
+use crate::scale::window::{K8SENSUS_RESYNC_S, window_span};
 use crate::support::REPO;
 use crate::support::replica::Implementation;
 use crate::support::stats::Summary;
@@ -287,7 +287,7 @@ fn scale_section_keeps_the_keys_of_the_committed_results() {
             load_by_phase: Vec::new(),
         },
     };
-    let ours_text = scale_results::to_text(&section).unwrap();
+    let ours_text = scale::results::to_text(&section).unwrap();
     let ours_keys: Vec<String> = top_level_entries(&ours_text)
         .unwrap()
         .into_iter()

@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
@@ -128,6 +129,22 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `event` under its namespace.
+    fn record(&self, event: LeaseEvent) {
+        self.lock()
+            .events
+            .entry(event.namespace.clone())
+            .or_default()
+            .push(event);
+    }
+
+    /// Says that a watch request is open, waking [`LeaseWatcher::wait_started`].
+    fn mark_started(&self) {
+        let mut s = self.lock();
+        s.started = true;
+        self.started.notify_all();
     }
 
     fn error(&self, what: String) {
@@ -312,33 +329,16 @@ async fn watch(kubeconfig: &Path, namespace: Option<&str>, shared: &Shared) {
         None => Api::all(client),
     };
     let selector = format!("metadata.name={LEASE}");
-    let record = |event: LeaseEvent| {
-        shared
-            .lock()
-            .events
-            .entry(event.namespace.clone())
-            .or_default()
-            .push(event);
-    };
     let mut rv: Option<String> = None;
     loop {
         let from = match &rv {
             Some(rv) => rv.clone(),
-            None => match leases.list(&ListParams::default().fields(&selector)).await {
-                Ok(list) => {
-                    for lease in &list.items {
-                        record(LeaseEvent::of(EventKind::Listed, lease));
-                    }
-                    shared.lock().relists += 1;
-                    let listed = list.metadata.resource_version.unwrap_or_default();
+            None => match list(&leases, &selector, shared).await {
+                Some(listed) => {
                     rv = Some(listed.clone());
                     listed
                 }
-                Err(e) => {
-                    shared.error(format!("list: {e}"));
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                    continue;
-                }
+                None => continue,
             },
         };
         let params = WatchParams::default()
@@ -356,41 +356,66 @@ async fn watch(kubeconfig: &Path, namespace: Option<&str>, shared: &Shared) {
                 continue;
             }
         };
-        {
-            let mut s = shared.lock();
-            s.started = true;
-            shared.started.notify_all();
-        }
-        let mut stream = stream.boxed();
-        loop {
-            let (kind, lease) = match stream.next().await {
-                Some(Ok(WatchEvent::Added(l))) => (EventKind::Added, l),
-                Some(Ok(WatchEvent::Modified(l))) => (EventKind::Modified, l),
-                Some(Ok(WatchEvent::Deleted(l))) => (EventKind::Deleted, l),
-                Some(Ok(WatchEvent::Bookmark(b))) => {
-                    rv = Some(b.metadata.resource_version);
-                    continue;
-                }
-                Some(Ok(WatchEvent::Error(e))) => {
-                    if e.code == 410 {
-                        rv = None;
-                    } else {
-                        shared.error(format!("watch event: {e:?}"));
-                    }
-                    break;
-                }
-                Some(Err(e)) => {
-                    shared.error(format!("watch stream: {e}"));
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                    break;
-                }
-                None => break,
-            };
-            if let Some(v) = &lease.metadata.resource_version {
-                rv = Some(v.clone());
-            }
-            record(LeaseEvent::of(kind, &lease));
-        }
+        shared.mark_started();
+        follow(stream.boxed(), &mut rv, shared).await;
         shared.lock().reconnects += 1;
+    }
+}
+
+/// Lists the Leases, recording each as [`EventKind::Listed`]: the list's resourceVersion,
+/// to watch from; `None` after an error (recorded, then a pause before the next try).
+async fn list(leases: &Api<Lease>, selector: &str, shared: &Shared) -> Option<String> {
+    match leases.list(&ListParams::default().fields(selector)).await {
+        Ok(list) => {
+            for lease in &list.items {
+                shared.record(LeaseEvent::of(EventKind::Listed, lease));
+            }
+            shared.lock().relists += 1;
+            Some(list.metadata.resource_version.unwrap_or_default())
+        }
+        Err(e) => {
+            shared.error(format!("list: {e}"));
+            tokio::time::sleep(RETRY_PAUSE).await;
+            None
+        }
+    }
+}
+
+/// Records every event of one watch until it ends, `rv` following the last resourceVersion
+/// seen (a bookmark's included); `None` when the server says that version is gone (410), so
+/// that the next round lists again.
+async fn follow(
+    mut stream: BoxStream<'_, kube::Result<WatchEvent<Lease>>>,
+    rv: &mut Option<String>,
+    shared: &Shared,
+) {
+    loop {
+        let (kind, lease) = match stream.next().await {
+            Some(Ok(WatchEvent::Added(l))) => (EventKind::Added, l),
+            Some(Ok(WatchEvent::Modified(l))) => (EventKind::Modified, l),
+            Some(Ok(WatchEvent::Deleted(l))) => (EventKind::Deleted, l),
+            Some(Ok(WatchEvent::Bookmark(b))) => {
+                *rv = Some(b.metadata.resource_version);
+                continue;
+            }
+            Some(Ok(WatchEvent::Error(e))) => {
+                if e.code == 410 {
+                    *rv = None;
+                } else {
+                    shared.error(format!("watch event: {e:?}"));
+                }
+                return;
+            }
+            Some(Err(e)) => {
+                shared.error(format!("watch stream: {e}"));
+                tokio::time::sleep(RETRY_PAUSE).await;
+                return;
+            }
+            None => return,
+        };
+        if let Some(v) = &lease.metadata.resource_version {
+            *rv = Some(v.clone());
+        }
+        shared.record(LeaseEvent::of(kind, &lease));
     }
 }

@@ -87,6 +87,9 @@ pub fn replica_service_account(slot: usize) -> String {
     format!("replica-{slot}")
 }
 
+/// How long the replicas' tokens are valid: longer than any run of the benchmark.
+const REPLICA_TOKEN_SECONDS: i64 = 4 * 3600;
+
 /// Namespaces for replicas whose every request must be told apart (the benchmark's): for
 /// each `(namespace, replicas)`, the namespace, rbac.yaml applied in it, one ServiceAccount
 /// per replica ([`replica_service_account`]) bound to rbac.yaml's Role, and a kubeconfig per
@@ -99,70 +102,93 @@ pub async fn setup_namespaces(
     dir: &Path,
     namespaces: &[(String, usize)],
 ) -> Result<std::collections::HashMap<(String, usize), PathBuf>, String> {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    use k8s_openapi::api::core::v1::ServiceAccount;
-    let apply = |docs: String| {
-        let (ok, _, err) = cp.kubectl_as(&cp.kubeconfig, &["apply", "-f", "-"], Some(&docs));
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("kubectl apply of the namespaces' objects: {err}"))
-        }
-    };
     apply(
+        cp,
         namespaces
             .iter()
             .map(|(ns, _)| format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"))
             .collect::<Vec<_>>()
             .join("---\n"),
     )?;
-    let mut docs = Vec::new();
-    for (ns, replicas) in namespaces {
-        docs.push(rbac_yaml_for(ns));
-        let mut subjects = String::new();
-        for slot in 0..*replicas {
-            let sa = replica_service_account(slot);
-            docs.push(format!(
-                "---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {sa}\n  namespace: {ns}\n"
-            ));
-            subjects.push_str(&format!(
-                "  - kind: ServiceAccount\n    name: {sa}\n    namespace: {ns}\n"
-            ));
-        }
-        docs.push(format!(
-            "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: bench-replicas\n  namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: k8sensus-leader-election\nsubjects:\n{subjects}"
-        ));
-    }
-    apply(docs.join("\n"))?;
+    let docs: Vec<String> = namespaces
+        .iter()
+        .flat_map(|(ns, replicas)| replica_accounts(ns, *replicas))
+        .collect();
+    apply(cp, docs.join("\n"))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut kubeconfigs = std::collections::HashMap::new();
     for (ns, replicas) in namespaces {
-        let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(admin.clone(), ns);
         for slot in 0..*replicas {
-            let sa = replica_service_account(slot);
-            let request = TokenRequest {
-                spec: TokenRequestSpec {
-                    expiration_seconds: Some(4 * 3600),
-                    ..TokenRequestSpec::default()
-                },
-                ..TokenRequest::default()
-            };
-            let token = accounts
-                .create_token_request(&sa, &Default::default(), &request)
-                .await
-                .map_err(|e| format!("TokenRequest for {ns}/{sa}: {e}"))?
-                .status
-                .map(|s| s.token)
-                .ok_or_else(|| format!("TokenRequest for {ns}/{sa}: no token in the answer"))?;
-            let path = dir.join(format!("{ns}-{sa}.kubeconfig"));
-            std::fs::write(&path, token_kubeconfig(cp, &sa, &token, ns))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+            let path = replica_kubeconfig(cp, admin, dir, ns, slot).await?;
             kubeconfigs.insert((ns.clone(), slot), path);
         }
     }
     Ok(kubeconfigs)
+}
+
+/// `kubectl apply` of `docs` as the admin.
+fn apply(cp: &ControlPlane, docs: String) -> Result<(), String> {
+    let (ok, _, err) = cp.kubectl_as(&cp.kubeconfig, &["apply", "-f", "-"], Some(&docs));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("kubectl apply of the namespaces' objects: {err}"))
+    }
+}
+
+/// The objects of namespace `ns` for `replicas` replicas: rbac.yaml, one ServiceAccount per
+/// replica, and a RoleBinding of them all to rbac.yaml's Role.
+fn replica_accounts(ns: &str, replicas: usize) -> Vec<String> {
+    let mut docs = vec![rbac_yaml_for(ns)];
+    let mut subjects = String::new();
+    for slot in 0..replicas {
+        let sa = replica_service_account(slot);
+        docs.push(format!(
+            "---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {sa}\n  namespace: {ns}\n"
+        ));
+        subjects.push_str(&format!(
+            "  - kind: ServiceAccount\n    name: {sa}\n    namespace: {ns}\n"
+        ));
+    }
+    docs.push(format!(
+        "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: bench-replicas\n  namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: k8sensus-leader-election\nsubjects:\n{subjects}"
+    ));
+    docs
+}
+
+/// Replica `slot`'s kubeconfig in `dir`, readable by its owner alone, with a token of its
+/// ServiceAccount in `ns` minted through `admin` (TokenRequest).
+async fn replica_kubeconfig(
+    cp: &ControlPlane,
+    admin: &kube::Client,
+    dir: &Path,
+    ns: &str,
+    slot: usize,
+) -> Result<PathBuf, String> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use std::os::unix::fs::PermissionsExt;
+    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(admin.clone(), ns);
+    let sa = replica_service_account(slot);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            expiration_seconds: Some(REPLICA_TOKEN_SECONDS),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let token = accounts
+        .create_token_request(&sa, &Default::default(), &request)
+        .await
+        .map_err(|e| format!("TokenRequest for {ns}/{sa}: {e}"))?
+        .status
+        .map(|s| s.token)
+        .ok_or_else(|| format!("TokenRequest for {ns}/{sa}: no token in the answer"))?;
+    let path = dir.join(format!("{ns}-{sa}.kubeconfig"));
+    std::fs::write(&path, token_kubeconfig(cp, &sa, &token, ns))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    Ok(path)
 }
 
 impl Drop for TestNamespace {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .fmt import IMPLS, dur, fm, fn, fr, fs, load_rows, met
 
 
-SCALE_DEFAULT = ("3", "10", "30", "100")  # bench/scale.rs's SCALE_NS
+SCALE_DEFAULT = ("3", "10", "30", "100")  # bench/scale/args.rs's SCALE_NS
 
 
 def scale_ns(sc: dict) -> list[str]:

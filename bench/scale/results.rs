@@ -14,9 +14,9 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
+use super::window::{K8SENSUS_RESYNC_S, RESYNC_MARGIN_S, SETTLE_S};
 use crate::machine_load::PhaseLoad;
 use crate::results::{CrashTrial, GracefulTrial, TimingsSection, TrialSummaries};
-use crate::scale::{K8SENSUS_RESYNC_S, RESYNC_MARGIN_S, SETTLE_S};
 
 /// The section. Each implementation's figures come first, by N, then how the part ran.
 #[derive(Serialize)]
