@@ -2,10 +2,16 @@
 //! start (bench/run.py's, when it passes `--since`), as bench/run.py prints its own.
 
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::support::lease_watch::epoch_now;
 
 static SINCE: OnceLock<f64> = OnceLock::new();
+
+/// Between two "still ..." lines of a long wait, as bench/run.py's builds print theirs.
+const HEARTBEAT_S: f64 = 30.0;
+/// How often a long wait looks again.
+const WAIT_POLL: Duration = Duration::from_millis(100);
 
 /// Sets the run's start, seconds since the epoch (once; later calls change nothing).
 pub fn set_since(since: f64) {
@@ -39,4 +45,19 @@ pub fn elapsed(seconds: f64) -> String {
         (seconds / 60.0) as u64,
         (seconds % 60.0) as u64
     )
+}
+
+/// Waits until `done()`, a progress line `  ... still {what} (XmYYs)` every 30 s, so that a
+/// long wait does not look hung.
+pub fn heartbeat_until(done: impl Fn() -> bool, what: &str) {
+    let start = Instant::now();
+    let mut next = HEARTBEAT_S;
+    while !done() {
+        std::thread::sleep(WAIT_POLL);
+        let so_far = start.elapsed().as_secs_f64();
+        if so_far >= next {
+            log(&format!("  ... still {what} ({})", elapsed(so_far)));
+            next += HEARTBEAT_S;
+        }
+    }
 }

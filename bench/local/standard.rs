@@ -4,7 +4,6 @@
 //! then the rest of the window, and its figures.
 
 use std::thread::ScopedJoinHandle;
-use std::time::{Duration, Instant};
 
 use super::{Figures, Kubeconfigs, Namespaces, REPLICAS, STOP_GRACE, TIMINGS, record_exits};
 use crate::driver::{Bench, rng_for};
@@ -19,10 +18,6 @@ const STEADY_SETTLE_S: f64 = 15.0;
 /// How long the sets may take to elect their first leaders, seconds (every set of both
 /// implementations starts at once).
 const LEADERS_TIMEOUT_S: f64 = 120.0;
-/// The time between two "still waiting" lines of a long wait.
-const HEARTBEAT: Duration = Duration::from_secs(30);
-/// How often the wait for the window's thread looks again.
-const WINDOW_POLL: Duration = Duration::from_millis(200);
 
 /// Each implementation's steady-state set, then its lanes (`lanes[j][l]`).
 type Sets = (Vec<ReplicaSet>, Vec<Vec<ReplicaSet>>);
@@ -198,26 +193,17 @@ fn graceful_on_first_lanes(b: &Bench, lanes: &mut [Vec<ReplicaSet>], figures: &m
     }
 }
 
-/// Waits for the window's thread if it still runs, a progress line every [`HEARTBEAT`] so
-/// that the wait does not look hung.
+/// Waits for the window's thread if it still runs, with a progress line every 30 s.
 fn wait_for_window(b: &Bench, steady: &ScopedJoinHandle<'_, Result<Window, String>>) {
     if steady.is_finished() {
         return;
     }
     b.sampler.phase("rest of the steady-state window");
     log("waiting for the steady-state window to close");
-    let since = Instant::now();
-    let mut next = HEARTBEAT;
-    while !steady.is_finished() {
-        std::thread::sleep(WINDOW_POLL);
-        if since.elapsed() >= next {
-            next += HEARTBEAT;
-            log(&format!(
-                "  ... still waiting for the steady-state window ({})",
-                crate::progress::elapsed(since.elapsed().as_secs_f64())
-            ));
-        }
-    }
+    crate::progress::heartbeat_until(
+        || steady.is_finished(),
+        "waiting for the steady-state window",
+    );
 }
 
 /// The window's figures: each steady set's requests per role from the audit log, and its

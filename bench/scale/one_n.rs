@@ -5,7 +5,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ScopedJoinHandle;
-use std::time::{Duration, Instant};
 
 use super::figures::figures;
 use super::namespaces::scale_namespaces;
@@ -15,14 +14,9 @@ use super::trials::{TrialRecords, trials};
 use super::window::{WindowFigures, steady_windows};
 use super::{Kubeconfigs, STOP_GRACE, TIMINGS};
 use crate::driver::Bench;
-use crate::progress::{elapsed, log};
+use crate::progress::{heartbeat_until, log};
 use crate::replicas::ReplicaSet;
 use crate::support::replica::Implementation;
-
-/// Between two "still waiting" lines of a long wait.
-const HEARTBEAT_S: f64 = 30.0;
-/// How often a long wait looks again.
-const WAIT_POLL: Duration = Duration::from_millis(100);
 
 /// Each implementation's steady set, then its trial set, in the implementations' order.
 type Sets = (Vec<ReplicaSet>, Vec<ReplicaSet>);
@@ -152,19 +146,4 @@ fn wait_for_windows(
         || windows.is_finished(),
         &format!("waiting for the steady windows of N={n} to close"),
     );
-}
-
-/// Waits until `done()`, a progress line saying `what` every [`HEARTBEAT_S`], so that a long
-/// wait does not look hung.
-fn heartbeat_until(done: impl Fn() -> bool, what: &str) {
-    let start = Instant::now();
-    let mut next = HEARTBEAT_S;
-    while !done() {
-        std::thread::sleep(WAIT_POLL);
-        let so_far = start.elapsed().as_secs_f64();
-        if so_far >= next {
-            log(&format!("  ... still {what} ({})", elapsed(so_far)));
-            next += HEARTBEAT_S;
-        }
-    }
 }
