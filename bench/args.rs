@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::support::REPO;
+use crate::support::libtest::Libtest;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -90,27 +91,6 @@ pub struct Args {
     pub libtest: Libtest,
 }
 
-/// What `cargo test` may hand every test binary (`cargo test NAME`, `cargo test -q`, `cargo
-/// test -- --nocapture`), so that those commands keep working for the whole crate. A filter
-/// selects the smoke run the way libtest selects a test named `bench_local`.
-#[derive(clap::Args, Debug)]
-pub struct Libtest {
-    #[arg(value_name = "FILTER", hide = true)]
-    pub filter: Option<String>,
-    #[arg(long, hide = true)]
-    pub exact: bool,
-    #[arg(long, hide = true)]
-    pub ignored: bool,
-    #[arg(long, hide = true)]
-    pub include_ignored: bool,
-    #[arg(long, hide = true)]
-    pub nocapture: bool,
-    #[arg(long, short, hide = true)]
-    pub quiet: bool,
-    #[arg(long, hide = true, value_name = "N")]
-    pub test_threads: Option<String>,
-}
-
 /// The name a libtest filter is matched against.
 const TEST_NAME: &str = "bench_local";
 
@@ -161,15 +141,7 @@ impl TryFrom<Args> for Settings {
         if args.steady_seconds <= 0.0 {
             return Err("--steady-seconds must be positive".into());
         }
-        let lib = &args.libtest;
-        let nothing_to_run = lib.ignored
-            || lib.filter.as_deref().is_some_and(|f| {
-                if lib.exact {
-                    f != TEST_NAME
-                } else {
-                    !TEST_NAME.contains(f)
-                }
-            });
+        let nothing_to_run = !args.libtest.selects(TEST_NAME);
         let scratch = args.out.is_none();
         // cargo's scratch directory for integration tests (target/tmp).
         let scratch_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke");

@@ -7,6 +7,7 @@ use clap::Parser;
 use rand::Rng;
 
 use crate::faults::Fault;
+use crate::support::libtest::Libtest;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -69,32 +70,6 @@ pub struct Args {
 
     #[command(flatten)]
     pub libtest: Libtest,
-}
-
-/// What `cargo test` may hand every test binary, this one included (`cargo test NAME`,
-/// `cargo test -q`, `cargo test -- --nocapture`), so that those commands keep working for the
-/// whole crate. The filter selects faults the way libtest selects tests; the rest change
-/// nothing here (progress is always printed, and trials have their own `--parallel`).
-#[derive(clap::Args, Debug)]
-pub struct Libtest {
-    /// Only the faults whose names contain FILTER, as libtest filters tests by name; a filter
-    /// that names no fault runs nothing
-    #[arg(value_name = "FILTER")]
-    pub filter: Option<String>,
-    /// FILTER must be a fault's whole name
-    #[arg(long, hide = true)]
-    pub exact: bool,
-    /// Only the ignored tests: the suite has none, so nothing runs
-    #[arg(long, hide = true)]
-    pub ignored: bool,
-    #[arg(long, hide = true)]
-    pub include_ignored: bool,
-    #[arg(long, hide = true)]
-    pub nocapture: bool,
-    #[arg(long, short, hide = true)]
-    pub quiet: bool,
-    #[arg(long, hide = true, value_name = "N")]
-    pub test_threads: Option<String>,
 }
 
 fn parse_fault(name: &str) -> Result<Fault, String> {
@@ -163,19 +138,8 @@ impl TryFrom<Args> for Settings {
                 faults.push(fault);
             }
         }
-        let lib = &args.libtest;
-        if let Some(filter) = &lib.filter {
-            faults.retain(|f| {
-                if lib.exact {
-                    f.name() == filter
-                } else {
-                    f.name().contains(filter.as_str())
-                }
-            });
-        }
-        if lib.ignored {
-            faults.clear();
-        }
+        // `cargo test NAME` selects faults by name, as libtest selects tests.
+        faults.retain(|f| args.libtest.selects(f.name()));
         let scratch = args.out.is_none();
         // The smoke run's results stay inside target/ (overwritten each run), not in /tmp.
         let out = args.out.unwrap_or_else(|| {

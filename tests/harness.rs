@@ -767,6 +767,35 @@ mod audit_log {
     }
 }
 
+/// How `cargo test NAME` selects in the programs without libtest's harness.
+mod libtest_filter {
+    use crate::support::libtest::Libtest;
+
+    fn lib(filter: Option<&str>, exact: bool, ignored: bool) -> Libtest {
+        Libtest {
+            filter: filter.map(str::to_string),
+            exact,
+            ignored,
+            include_ignored: false,
+            nocapture: false,
+            quiet: false,
+            test_threads: None,
+        }
+    }
+
+    /// No filter runs everything; a filter runs the names that contain it (the whole name
+    /// with `--exact`); `--ignored` runs nothing, as these programs have no ignored test.
+    #[test]
+    fn a_filter_selects_as_libtest_does() {
+        assert!(lib(None, false, false).selects("kill9_leader"));
+        assert!(lib(Some("kill9"), false, false).selects("kill9_leader"));
+        assert!(!lib(Some("kill9"), false, false).selects("sigterm_leader"));
+        assert!(!lib(Some("kill9"), true, false).selects("kill9_leader"));
+        assert!(lib(Some("kill9_leader"), true, false).selects("kill9_leader"));
+        assert!(!lib(None, false, true).selects("bench_local"));
+    }
+}
+
 /// Where figures come from.
 mod provenance_hashes {
     use crate::support::provenance::{build_inputs_sha256, sha256_file};

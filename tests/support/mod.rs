@@ -13,6 +13,8 @@
 //!   thread that spawns children tied to this process.
 //! - [`lease_watch`]: the one Lease watcher (list, then watch, resumed), every write kept.
 //! - [`audit`]: kube-apiserver with an audit log, and the log read request by request.
+//! - [`libtest`]: the flags `cargo test` hands the programs without libtest's harness, and
+//!   how their filter selects.
 //! - [`stats`]: the one percentile (linear interpolation) and the trials' summary.
 //! - [`provenance`]: the commit, the build inputs' hash, a file's sha256, the machine.
 //! - [`http`]: the one HTTP client, for the probe server.
@@ -38,6 +40,7 @@ pub mod control_plane;
 pub mod http;
 pub mod lease;
 pub mod lease_watch;
+pub mod libtest;
 pub mod log;
 pub mod metrics;
 pub mod namespace;
