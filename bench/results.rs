@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::machine_load::PhaseLoad;
+use crate::machine_load::{LoadSampler, PhaseLoad};
 use crate::support::Timings;
+use crate::support::provenance::{Machine, load_average};
 use crate::support::replica::ProcessExit;
-use crate::support::stats::Summary;
+use crate::support::stats::{Summary, round};
 
 /// The local part's results, the top level of results.json without `build`, `scale` and
 /// `cluster`.
@@ -54,6 +55,26 @@ pub struct MachineSection {
     pub loadavg_at_start: [f64; 3],
     pub loadavg_at_end: [f64; 3],
     pub load_by_phase: Vec<PhaseLoad>,
+}
+
+impl MachineSection {
+    /// The machine now, its load average at `load_at_start` (the run's start) and now, and
+    /// the load of each phase `sampler` saw.
+    pub fn now(load_at_start: [f64; 3], sampler: &LoadSampler) -> Self {
+        let machine = Machine::now();
+        MachineSection {
+            hostname: machine.hostname,
+            kernel: machine.kernel,
+            cpu_model: machine.cpu_model,
+            cpus: machine.cpus,
+            memory_gib: machine.memory_gib.map(|m| round(m, 1)),
+            go: machine.go,
+            rustc: machine.rustc,
+            loadavg_at_start: load_at_start.map(|x| round(x, 2)),
+            loadavg_at_end: load_average().map(|x| round(x, 2)),
+            load_by_phase: sampler.summary(),
+        }
+    }
 }
 
 /// The source as this program found it, and the binaries measured. bench/run.py replaces the

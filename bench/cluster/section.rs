@@ -19,7 +19,8 @@ use crate::local::iso_seconds;
 use crate::progress::elapsed_s;
 use crate::results::MachineSection;
 use crate::support::lease_watch::{LeaseWatcher, epoch_now};
-use crate::support::provenance::{Machine, SourceSnapshot, load_average, sha256_file};
+use crate::support::provenance::{SourceSnapshot, sha256_file};
+use crate::support::stats::round;
 
 /// How many of each watch's last errors the section keeps, and of the pod log tailer's.
 const ERRORS_KEPT: usize = 10;
@@ -133,29 +134,12 @@ impl Run {
                 .map(str::to_string),
             images: Images::of(s),
             source,
-            machine: self.machine(),
+            machine: MachineSection::now(self.load_at_start, &self.sampler),
             egress_guard: egress,
             watch: Watches::of(ctx.leases, ctx.pod_watch),
             pod_log_errors: ctx.logs.errors(ERRORS_KEPT),
             method: method(SETTLE.as_secs_f64(), RETRY_PERIOD.as_secs_f64()),
         })
-    }
-
-    /// The machine, with its load at the start, at the end and over each phase.
-    fn machine(&self) -> MachineSection {
-        let machine = Machine::now();
-        MachineSection {
-            hostname: machine.hostname,
-            kernel: machine.kernel,
-            cpu_model: machine.cpu_model,
-            cpus: machine.cpus,
-            memory_gib: machine.memory_gib.map(|m| round(m, 1)),
-            go: machine.go,
-            rustc: machine.rustc,
-            loadavg_at_start: self.load_at_start.map(|x| round(x, 2)),
-            loadavg_at_end: load_average().map(|x| round(x, 2)),
-            load_by_phase: self.sampler.summary(),
-        }
     }
 }
 
@@ -231,11 +215,6 @@ impl Watches {
 fn last(mut v: Vec<String>, n: usize) -> Vec<String> {
     v.drain(..v.len().saturating_sub(n));
     v
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
 }
 
 /// Seconds since the epoch as a time.

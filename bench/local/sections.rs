@@ -16,9 +16,9 @@ use crate::results::{
 };
 use crate::support::audit::audit_totals;
 use crate::support::lease_watch::epoch_now;
-use crate::support::provenance::{Machine, load_average, sha256_file};
+use crate::support::provenance::sha256_file;
 use crate::support::replica::Implementation;
-use crate::support::stats::median;
+use crate::support::stats::{median, round};
 use crate::timeline::timeline;
 
 /// How many of the watch's last errors the results keep.
@@ -31,11 +31,6 @@ type Totals = BTreeMap<String, BTreeMap<String, u64>>;
 /// time.
 pub fn iso_seconds(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S+00:00").to_string()
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
 }
 
 /// results.json's local sections from what was measured.
@@ -54,7 +49,6 @@ pub(super) fn local_results(
         timelines.push(impl_timeline(bench, imp, &f));
         impl_figures.push(impl_figures_of(imp, f, &totals));
     }
-    let machine = Machine::now();
     let errors = watcher.errors();
     let source = source_section(bench);
     LocalResults {
@@ -63,7 +57,7 @@ pub(super) fn local_results(
         started_at: iso_seconds(bench.started_at),
         duration_s: round(elapsed_s(), 1),
         seed: bench.settings.seed,
-        machine: machine_section(bench, machine),
+        machine: MachineSection::now(bench.load_at_start, &bench.sampler),
         source,
         timings: TIMINGS.into(),
         short_timings: SHORT_TIMINGS.into(),
@@ -125,21 +119,6 @@ fn source_section(bench: &Bench) -> SourceSection {
     }
 }
 
-/// The machine, its load at the start and now, and its load per phase.
-fn machine_section(bench: &Bench, machine: Machine) -> MachineSection {
-    MachineSection {
-        hostname: machine.hostname,
-        kernel: machine.kernel,
-        cpu_model: machine.cpu_model,
-        cpus: machine.cpus,
-        memory_gib: machine.memory_gib.map(|m| round(m, 1)),
-        go: machine.go,
-        rustc: machine.rustc,
-        loadavg_at_start: bench.load_at_start.map(|x| round(x, 2)),
-        loadavg_at_end: load_average().map(|x| round(x, 2)),
-        load_by_phase: bench.sampler.summary(),
-    }
-}
 /// k8sensus's value, then the client-go reference's if there is one.
 fn per_impl<T>(mut v: Vec<T>) -> PerImpl<T> {
     let client_go = (v.len() > 1).then(|| v.remove(1));

@@ -31,7 +31,13 @@ pub fn median(values: &[f64]) -> Option<f64> {
 
 /// `x` to the millisecond (of a second), as the results show durations.
 pub fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+    round(x, 3)
+}
+
+/// `x` to `digits` decimals, as the results files write their figures.
+pub fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
 }
 
 /// One figure over a set of trials, as the results files keep it: p50, p90, max, min and
