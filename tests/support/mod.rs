@@ -11,6 +11,7 @@
 //! - [`log`]: the one parser of k8sensus's log lines (JSON or plain) and their `event` field.
 //! - [`process`]: a child's output as it arrives; bounded waits for its exit; the lasting
 //!   thread that spawns children tied to this process.
+//! - [`watch`]: the one list-then-watch loop, resumed, on a thread of its own.
 //! - [`lease_watch`]: the one Lease watcher (list, then watch, resumed), every write kept.
 //! - [`audit`]: kube-apiserver with an audit log, and the log read request by request.
 //! - [`libtest`]: the flags `cargo test` hands the programs without libtest's harness, and
@@ -52,6 +53,7 @@ pub mod replica;
 pub mod runner;
 pub mod stats;
 pub mod wait;
+pub mod watch;
 
 pub use control_plane::{ControlPlane, client_for, control_plane, run_kubectl};
 pub use http::{http_get, readiness_during_shutdown};
