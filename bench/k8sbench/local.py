@@ -18,14 +18,19 @@ def argv(run, out) -> list[str]:
     """The program's command line for this run."""
     a = run.args
     return [str(run.bench_bin),
-            f"--k8sensus-bin={run.rust_bin}", f"--client-go-bin={run.go_bin}",
-            f"--control-plane-bin={run.cp_bin}",
             f"--crash-trials={a.crash_trials}", f"--lanes={a.lanes}",
             f"--graceful-trials={a.graceful_trials}",
             f"--short-crash-trials={a.short_crash_trials}",
             f"--short-graceful-trials={a.short_graceful_trials}",
             f"--steady-seconds={a.steady_seconds}", f"--first-runs={a.first_runs}",
-            f"--budget-minutes={a.budget_minutes}", f"--seed={run.seed}",
+            f"--budget-minutes={a.budget_minutes}", *run_flags(run, out)]
+
+
+def run_flags(run, out) -> list[str]:
+    """What every part of the program gets from the run: the binaries it built, the seed,
+    the results file, the logs, the recorded command and the run's start."""
+    return [f"--k8sensus-bin={run.rust_bin}", f"--client-go-bin={run.go_bin}",
+            f"--control-plane-bin={run.cp_bin}", f"--seed={run.seed}",
             f"--out={out}", f"--log-dir={LOG_DIR}", f"--command={run.command}",
             # The run's start as an epoch time: the program's progress lines, its budget and
             # duration_s count from it, as run.py's own do.

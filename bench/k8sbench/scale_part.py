@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import time
 
-from .common import LOG_DIR, T0, BenchError, log
+from .common import LOG_DIR, BenchError, log
+from .local import run_flags
 from .processes import run_program
 
 # The numbers of candidates by default (bench/scale/args.rs: SCALE_NS).
@@ -24,13 +25,7 @@ def argv(run, source_json) -> list[str]:
             f"--scale-crash-trials={a.scale_crash_trials}",
             f"--scale-graceful-trials={a.scale_graceful_trials}",
             f"--scale-steady-seconds={a.scale_steady_seconds}",
-            f"--source-json={source_json}",
-            f"--k8sensus-bin={run.rust_bin}", f"--client-go-bin={run.go_bin}",
-            f"--control-plane-bin={run.cp_bin}", f"--seed={run.seed}",
-            f"--out={a.out}", f"--log-dir={LOG_DIR}", f"--command={run.command}",
-            # The run's start as an epoch time: the program's progress lines count from it,
-            # as run.py's own do.
-            f"--since={time.time() - (time.monotonic() - T0):.3f}"]
+            f"--source-json={source_json}", *run_flags(run, a.out)]
 
 
 def measure(run) -> None:
