@@ -28,9 +28,10 @@
 //!   `tests/harness.rs` tests it;
 //! - `chaos/`: the fault-injection suite, a program with flags (`make chaos`), which also
 //!   writes CHAOS.md from its typed results;
-//! - `bench/`: the benchmark against client-go (`make bench`): its local and cluster parts
-//!   a program on the same harness (`bench/main.rs`, like `chaos/`; `bench/cluster/`), its
-//!   drivers, scale part and renderer in Python (`bench/k8sbench/`).
+//! - `bench/`: the benchmark against client-go (`make bench`): a program on the same
+//!   harness that measures every part (`bench/main.rs`, like `chaos/`: the local part,
+//!   `bench/scale/`, `bench/cluster/`); its entry points (flags, builds) and renderer stay
+//!   Python (`bench/run.py`, `bench/cluster.py`, `bench/k8sbench/`).
 
 pub mod app;
 pub mod cli;
