@@ -52,7 +52,20 @@ pub fn steady_window(
     ));
     std::thread::sleep(Duration::from_secs_f64(seconds));
     let t1 = epoch_now();
-    for rs in sets.iter_mut() {
+    all_alive(sets.iter_mut().map(|rs| &mut **rs), log_dir)?;
+    let memory = sets.iter().map(|rs| memory(rs, watcher)).collect();
+    sampler.span("steady-state window (beside the trials)", t0, t1);
+    log("steady state: window closed");
+    Ok(Window { t0, t1, memory })
+}
+
+/// An error if a replica of one of `sets` is no longer running: its exit during a
+/// steady-state window would make the window's figures those of fewer replicas.
+pub fn all_alive<'a>(
+    sets: impl IntoIterator<Item = &'a mut ReplicaSet>,
+    log_dir: &Path,
+) -> Result<(), String> {
+    for rs in sets {
         if !rs.replicas.iter_mut().all(|r| r.alive()) {
             return Err(format!(
                 "a replica of {} exited during the steady-state window; see {}",
@@ -61,10 +74,7 @@ pub fn steady_window(
             ));
         }
     }
-    let memory = sets.iter().map(|rs| memory(rs, watcher)).collect();
-    sampler.span("steady-state window (beside the trials)", t0, t1);
-    log("steady state: window closed");
-    Ok(Window { t0, t1, memory })
+    Ok(())
 }
 
 /// A set's memory now: each replica's VmRSS and role, and their mean.

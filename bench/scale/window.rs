@@ -12,7 +12,7 @@ use crate::driver::Bench;
 use crate::progress::log;
 use crate::replicas::{ReplicaSet, wait_leaders};
 use crate::results::Memory;
-use crate::steady::memory;
+use crate::steady::{all_alive, memory};
 use crate::support::lease_watch::epoch_now;
 
 /// From the steady sets' leaders to the earliest opening of their windows, seconds.
@@ -73,7 +73,7 @@ pub fn steady_windows(
     sleep_unless(cancel, seconds)?;
     let cpu1 = apiservers_cpu(bench, planes)?;
     let t1 = epoch_now();
-    all_alive(sets, log_dir)?;
+    all_alive(sets.iter_mut(), log_dir)?;
     let out = sets
         .iter()
         .zip(planes)
@@ -112,20 +112,6 @@ fn apiservers_cpu(bench: &Bench, planes: &[SteadyPlane]) -> Result<Vec<f64>, Str
             .iter()
             .map(|p| p.plane.cp.apiserver_cpu_seconds(&p.plane.admin)),
     ))
-}
-
-/// An error if a replica of a set exited during the window.
-fn all_alive(sets: &mut [ReplicaSet], log_dir: &Path) -> Result<(), String> {
-    for rs in sets.iter_mut() {
-        if !rs.replicas.iter_mut().all(|r| r.alive()) {
-            return Err(format!(
-                "a replica of {} exited during the steady-state window; see {}",
-                rs.ns,
-                log_dir.display()
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Sleeps `seconds` (nothing if not positive), in short steps so that `cancel` ends it early
