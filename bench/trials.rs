@@ -107,6 +107,39 @@ fn steady_leader(
     }
 }
 
+/// The steady leader a trial signalled: its identity, its index in the set, the watch
+/// position before the signal, and when the signal was sent (seconds since the epoch).
+struct Strike {
+    old: String,
+    i: usize,
+    idx: usize,
+    t: f64,
+}
+
+/// Every trial's fault: a steady leader (see [`steady_leader`]), then `signal` to it, marked
+/// `kind` on the timeline. `Err(Some(failed))` when no steady leader came; `Err(None)` when
+/// the signal could not be sent (the trial is then left out, as if it had not been run).
+fn strike_leader(
+    rs: &mut ReplicaSet,
+    cx: &mut TrialContext,
+    k: usize,
+    phase: &str,
+    signal: Signal,
+    kind: &'static str,
+) -> Result<Strike, Option<FailedTrial>> {
+    let st = steady_leader(rs, cx, k, phase).map_err(Some)?;
+    let old = st.holder.clone();
+    let i = rs.index_of(&old).expect("steady() names one of the set");
+    let idx = cx.watcher.count(&rs.ns);
+    match rs.strike(i, signal, kind, cx.markers, k) {
+        Ok(t) => Ok(Strike { old, i, idx, t }),
+        Err(e) => {
+            log(&format!("{phase} {} trial {}: {e}", rs.ns, k + 1));
+            Err(None)
+        }
+    }
+}
+
 /// The first event since watch position `idx` that names a holder other than `old`, with its
 /// position among the namespace's events.
 fn new_holder(
@@ -144,19 +177,14 @@ fn crash_trial(
     phase: &str,
     cx: &mut TrialContext,
 ) -> Option<CrashTrial> {
-    let st = match steady_leader(rs, cx, k, phase) {
-        Ok(st) => st,
-        Err(failed) => return Some(CrashTrial::Failed(failed)),
-    };
-    let old = st.holder.clone();
-    let i = rs.index_of(&old).expect("steady() names one of the set");
-    let idx = cx.watcher.count(&rs.ns);
-    let t_kill = match rs.strike(i, Signal::KILL, "kill", cx.markers, k) {
-        Ok(t) => t,
-        Err(e) => {
-            log(&format!("{phase} {} trial {}: {e}", rs.ns, k + 1));
-            return None;
-        }
+    let Strike {
+        old,
+        i,
+        idx,
+        t: t_kill,
+    } = match strike_leader(rs, cx, k, phase, Signal::KILL, "kill") {
+        Ok(strike) => strike,
+        Err(failed) => return failed.map(CrashTrial::Failed),
     };
     rs.replicas[i].wait(KILLED_EXIT_WAIT);
     rs.replicas[i].reap("kill -9");
@@ -228,19 +256,14 @@ pub fn graceful_trial(
     phase: &str,
     cx: &mut TrialContext,
 ) -> Option<GracefulTrial> {
-    let st = match steady_leader(rs, cx, k, phase) {
-        Ok(st) => st,
-        Err(failed) => return Some(GracefulTrial::Failed(failed)),
-    };
-    let old = st.holder.clone();
-    let i = rs.index_of(&old).expect("steady() names one of the set");
-    let idx = cx.watcher.count(&rs.ns);
-    let t_term = match rs.strike(i, Signal::TERM, "sigterm", cx.markers, k) {
-        Ok(t) => t,
-        Err(e) => {
-            log(&format!("{phase} {} trial {}: {e}", rs.ns, k + 1));
-            return None;
-        }
+    let Strike {
+        old,
+        i,
+        idx,
+        t: t_term,
+    } = match strike_leader(rs, cx, k, phase, Signal::TERM, "sigterm") {
+        Ok(strike) => strike,
+        Err(failed) => return failed.map(GracefulTrial::Failed),
     };
     let (found, exit_t) = takeover_and_exit(rs, i, idx, &old, cx.watcher);
     let code = rs.replicas[i].exit_code();
